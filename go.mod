@@ -1,0 +1,3 @@
+module github.com/go-wxacode/wxacode
+
+go 1.25

@@ -1,0 +1,126 @@
+package wxacode
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// DefaultBaseURL is the WeChat API host that NewClient and
+// NewStableTokenSource call unless WithBaseURL says otherwise.
+const DefaultBaseURL = "https://api.weixin.qq.com"
+
+// Defaults used when no Option overrides them.
+const (
+	// DefaultMaxAttempts is how many times a retryable failure is tried.
+	DefaultMaxAttempts = 3
+	// DefaultTimeout bounds one HTTP exchange of the default HTTP client.
+	DefaultTimeout = 30 * time.Second
+	// DefaultRetryBackoff is the wait before the first retry; each later
+	// retry waits twice as long, up to DefaultMaxRetryBackoff, with jitter.
+	DefaultRetryBackoff = 200 * time.Millisecond
+	// DefaultMaxRetryBackoff caps the wait between two attempts.
+	DefaultMaxRetryBackoff = 5 * time.Second
+)
+
+// Option configures a Client or a StableTokenSource. Both take the same
+// options; each uses the ones that concern it.
+type Option func(*options)
+
+// options is the configuration Options write to.
+type options struct {
+	baseURL     string
+	httpClient  *http.Client
+	maxAttempts int
+	backoffMin  time.Duration
+	backoffMax  time.Duration
+	logger      *slog.Logger
+}
+
+// WithBaseURL sets the scheme and host of the API, DefaultBaseURL by
+// default. Tests point it at an httptest.Server or a wxacodetest.Server.
+// A trailing "/" is ignored.
+func WithBaseURL(u string) Option {
+	return func(o *options) { o.baseURL = strings.TrimRight(u, "/") }
+}
+
+// WithHTTPClient sets the HTTP client used for every request. Its Transport
+// is the place for tracing, metrics and proxies. By default each Client and
+// StableTokenSource gets a private client with a DefaultTimeout timeout and
+// a keep-alive pool sized for concurrent use; http.DefaultClient is never
+// used or changed. A nil c keeps the default.
+func WithHTTPClient(c *http.Client) Option {
+	return func(o *options) { o.httpClient = c }
+}
+
+// WithMaxAttempts sets how many times a call is tried when it fails in a way
+// that may pass (a transport error, HTTP 5xx, errcode -1), DefaultMaxAttempts
+// by default. 1 means no retry; values below 1 count as 1. The one retry
+// after a rejected token (40001, 40014, 42001) is not counted here.
+func WithMaxAttempts(n int) Option {
+	return func(o *options) { o.maxAttempts = max(n, 1) }
+}
+
+// WithRetryBackoff sets the wait before the first retry (first) and the cap
+// on later ones (limit), DefaultRetryBackoff and DefaultMaxRetryBackoff by
+// default. The wait doubles with each attempt and is jittered between half
+// and all of it. Waiting ends early when the context is done.
+func WithRetryBackoff(first, limit time.Duration) Option {
+	return func(o *options) {
+		o.backoffMin = first
+		o.backoffMax = max(first, limit)
+	}
+}
+
+// WithLogger sets a logger for retries, token refreshes (Debug) and API
+// errors (Warn, with errcode and rid). Nothing is logged by default, and no
+// token or secret is ever logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// newOptions applies opts over the defaults.
+func newOptions(opts []Option) options {
+	o := options{
+		baseURL:     DefaultBaseURL,
+		maxAttempts: DefaultMaxAttempts,
+		backoffMin:  DefaultRetryBackoff,
+		backoffMax:  DefaultMaxRetryBackoff,
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.httpClient == nil {
+		o.httpClient = newDefaultHTTPClient()
+	}
+	if o.backoffMin < 0 {
+		o.backoffMin = 0
+	}
+	return o
+}
+
+// newDefaultHTTPClient returns a client of its own, with a transport of its
+// own, so that nothing the application does to http.DefaultTransport changes
+// it and nothing it does leaks out. The idle pool keeps up to 100
+// connections to the one host we call: the net/http default of 2 would open
+// and close connections all the time under concurrent use.
+func newDefaultHTTPClient() *http.Client {
+	t := &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{Transport: t, Timeout: DefaultTimeout}
+}

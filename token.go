@@ -1,0 +1,315 @@
+package wxacode
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// TokenSource supplies the access_token sent with each call. Implementations
+// must be safe for concurrent use. Token may do I/O (a token service, Redis)
+// and must honour ctx.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+}
+
+// TokenInvalidator is implemented by a TokenSource that wants to hear when
+// the API rejected one of its tokens (errcode 40001, 40014 or 42001), so
+// that its next Token call fetches a fresh one instead of a cached one.
+type TokenInvalidator interface {
+	InvalidateToken(token string)
+}
+
+// TokenFunc adapts a function to a TokenSource, the way http.HandlerFunc
+// adapts one to a Handler: for example a lookup in Redis, a central token
+// service, or a third-party platform's authorizer_access_token.
+type TokenFunc func(ctx context.Context) (string, error)
+
+// Token calls f(ctx).
+func (f TokenFunc) Token(ctx context.Context) (string, error) { return f(ctx) }
+
+// StaticToken returns a TokenSource that always returns token. It suits
+// tests, scripts and tokens managed elsewhere; it cannot refresh, so a
+// rejected token is returned as an *APIError without a second request.
+func StaticToken(token string) TokenSource { return staticToken(token) }
+
+type staticToken string
+
+func (s staticToken) Token(context.Context) (string, error) { return string(s), nil }
+
+// Limits of the stable_token endpoint and how StableTokenSource keeps within
+// them.
+const (
+	// maxRefreshMargin is how long before expiry a token is refreshed. The
+	// service hands out a new token in the last 5 minutes of the old one's
+	// life, and keeps both valid meanwhile.
+	maxRefreshMargin = 5 * time.Minute
+	// forceRefreshInterval: forced refreshes closer together are ignored by
+	// the service.
+	forceRefreshInterval = 30 * time.Second
+	// maxForcedPerDay is how many forced refreshes one source makes in 24
+	// hours: half of the service's 20 a day, leaving the rest to other
+	// processes and people sharing the AppID.
+	maxForcedPerDay = 10
+	// refreshTimeout bounds one refresh, retries included. A refresh runs
+	// detached from the caller whose Token call started it, since other
+	// callers wait for its result.
+	refreshTimeout = 2 * time.Minute
+)
+
+// StableTokenSource fetches access_tokens from the stable_token endpoint
+// (getStableAccessToken) and caches them. It is safe for concurrent use:
+// however many goroutines ask at once, one request at a time goes to the
+// token endpoint and they all share its answer.
+//
+// A token is refreshed a margin before it expires: 5 minutes, or a fifth of
+// expires_in when that is shorter (near the service's rotation it answers
+// expires_in as low as 300 s). If a refresh fails while the cached token is
+// still valid, the cached token keeps being served.
+//
+// After InvalidateToken the next call fetches again with force_refresh false;
+// only if the service answers the very token that was rejected does it ask
+// once more with force_refresh true, at most once per 30 s and 10 times a
+// day, because the service allows about 20 forced refreshes a day.
+type StableTokenSource struct {
+	appID    string
+	secret   string
+	endpoint string
+	opts     options
+	now      func() time.Time // replaced by tests
+
+	cur atomic.Pointer[cachedToken] // read without locking on the hot path
+
+	mu       sync.Mutex // guards the fields below
+	flight   *tokenFlight
+	rejected string      // a token the API refused, until a fresh one comes
+	forced   []time.Time // forced refreshes in the last 24 hours
+}
+
+// cachedToken is an access_token and when to stop serving it.
+type cachedToken struct {
+	value     string
+	refreshAt time.Time // fetch a new one from here on
+	expiresAt time.Time // the service stops accepting it here
+	life      time.Duration
+}
+
+// tokenFlight is one refresh that callers wait for.
+type tokenFlight struct {
+	done  chan struct{}
+	value string
+	err   error
+}
+
+// NewStableTokenSource returns a StableTokenSource for the mini program's
+// AppID and AppSecret. It uses WithBaseURL, WithHTTPClient, WithMaxAttempts,
+// WithRetryBackoff and WithLogger. The secret is sent only in the body of
+// the token request and never appears in an error or a log record.
+func NewStableTokenSource(appID, appSecret string, opts ...Option) *StableTokenSource {
+	o := newOptions(opts)
+	return &StableTokenSource{
+		appID:    appID,
+		secret:   appSecret,
+		endpoint: o.baseURL + "/cgi-bin/stable_token",
+		opts:     o,
+		now:      time.Now,
+	}
+}
+
+// Token returns a cached access_token, or fetches one. Errors from the token
+// endpoint are *APIError (for example 40125, a wrong secret) or
+// *ResponseError; an error of ctx is returned when ctx ends first.
+func (s *StableTokenSource) Token(ctx context.Context) (string, error) {
+	if t := s.cur.Load(); t != nil && s.now().Before(t.refreshAt) {
+		return t.value, nil
+	}
+	s.mu.Lock()
+	if t := s.cur.Load(); t != nil && s.now().Before(t.refreshAt) {
+		s.mu.Unlock()
+		return t.value, nil
+	}
+	f := s.flight
+	if f == nil {
+		f = &tokenFlight{done: make(chan struct{})}
+		s.flight = f
+		// Detached from ctx (values kept): the callers that join this
+		// flight must not fail because the first one gave up.
+		go s.refresh(context.WithoutCancel(ctx), f)
+	}
+	s.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.value, f.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// InvalidateToken tells s that the API rejected token. If it is the cached
+// token, the next Token call fetches a new one. A token already replaced is
+// ignored, so many goroutines reporting the same rejection cause one fetch.
+func (s *StableTokenSource) InvalidateToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.cur.Load(); t != nil && t.value == token {
+		s.cur.Store(nil)
+		s.rejected = token
+	}
+}
+
+// refresh runs one flight: it fetches a token, stores it and wakes the
+// waiters.
+func (s *StableTokenSource) refresh(ctx context.Context, f *tokenFlight) {
+	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	defer cancel()
+
+	s.mu.Lock()
+	rejected := s.rejected
+	s.mu.Unlock()
+
+	t, err := s.fetch(ctx, false)
+	if err == nil && rejected != "" && t.value == rejected {
+		if s.allowForce() {
+			t, err = s.fetch(ctx, true)
+		} else {
+			s.log(ctx, slog.LevelWarn, "wxacode: stable_token returned the rejected token; forced refresh not allowed yet")
+		}
+	}
+
+	s.mu.Lock()
+	if err == nil {
+		s.cur.Store(t)
+		if t.value != rejected {
+			s.rejected = ""
+		}
+		f.value = t.value
+	} else if old := s.cur.Load(); old != nil && s.now().Before(old.expiresAt) {
+		// The cached token still works: serve it and try again on the
+		// next call.
+		s.log(ctx, slog.LevelWarn, "wxacode: token refresh failed; serving the cached token until it expires", slog.String("error", err.Error()))
+		f.value = old.value
+	} else {
+		f.err = err
+	}
+	s.flight = nil
+	s.mu.Unlock()
+	close(f.done)
+}
+
+// allowForce reports whether a forced refresh is within the limits, and
+// records it if so.
+func (s *StableTokenSource) allowForce() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	kept := s.forced[:0]
+	for _, at := range s.forced {
+		if now.Sub(at) < 24*time.Hour {
+			kept = append(kept, at)
+		}
+	}
+	s.forced = kept
+	if len(kept) >= maxForcedPerDay || (len(kept) > 0 && now.Sub(kept[len(kept)-1]) < forceRefreshInterval) {
+		return false
+	}
+	s.forced = append(s.forced, now)
+	return true
+}
+
+// stableTokenRequest is the body of POST /cgi-bin/stable_token.
+type stableTokenRequest struct {
+	GrantType    string `json:"grant_type"`
+	AppID        string `json:"appid"`
+	Secret       string `json:"secret"`
+	ForceRefresh bool   `json:"force_refresh"`
+}
+
+// stableTokenResponse is its answer, a token or an error.
+type stableTokenResponse struct {
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int64  `json:"expires_in"`
+	ErrCode     int    `json:"errcode"`
+	ErrMsg      string `json:"errmsg"`
+}
+
+// fetch asks the endpoint for a token, retrying what may pass.
+func (s *StableTokenSource) fetch(ctx context.Context, force bool) (*cachedToken, error) {
+	body, err := json.Marshal(stableTokenRequest{GrantType: "client_credential", AppID: s.appID, Secret: s.secret, ForceRefresh: force})
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		t, err := s.fetchOnce(ctx, body)
+		if err == nil {
+			s.log(ctx, slog.LevelDebug, "wxacode: access token refreshed",
+				slog.Bool("force_refresh", force), slog.Duration("expires_in", t.life))
+			return t, nil
+		}
+		err = redactError(err, s.secret)
+		if !s.opts.shouldRetry(ctx, err, attempt) {
+			s.log(ctx, slog.LevelWarn, "wxacode: access token refresh failed", slog.String("error", err.Error()))
+			return nil, err
+		}
+		s.log(ctx, slog.LevelDebug, "wxacode: retrying token request", slog.Int("attempt", attempt), slog.String("error", err.Error()))
+		if werr := s.opts.wait(ctx, attempt); werr != nil {
+			return nil, werr
+		}
+	}
+}
+
+// fetchOnce makes one token request.
+func (s *StableTokenSource) fetchOnce(ctx context.Context, body []byte) (*cachedToken, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, sanitizeURLError(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.opts.httpClient.Do(req)
+	if err != nil {
+		return nil, sanitizeURLError(err)
+	}
+	defer drainAndClose(resp.Body)
+	ct := resp.Header.Get("Content-Type")
+	data, err := readBody(resp, MaxJSONBytes)
+	if err != nil {
+		return nil, err
+	}
+	var out stableTokenResponse
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: "token response is not JSON"}
+	}
+	if out.ErrCode != 0 {
+		return nil, &APIError{Code: out.ErrCode, Message: out.ErrMsg}
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: "token request failed"}
+	}
+	if out.AccessToken == "" {
+		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: "token response has no access_token"}
+	}
+	if out.ExpiresIn <= 0 {
+		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: "token response has no positive expires_in"}
+	}
+	life := time.Duration(out.ExpiresIn) * time.Second
+	now := s.now()
+	return &cachedToken{value: out.AccessToken, refreshAt: now.Add(life - refreshMargin(life)), expiresAt: now.Add(life), life: life}, nil
+}
+
+// refreshMargin is how long before the end of life a token is refreshed:
+// 5 minutes, but never more than a fifth of its life, so a token handed out
+// with expires_in 300 is used for 4 minutes rather than refetched on every
+// call.
+func refreshMargin(life time.Duration) time.Duration {
+	return min(maxRefreshMargin, life/5)
+}
+
+func (s *StableTokenSource) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if s.opts.logger != nil {
+		s.opts.logger.LogAttrs(ctx, level, msg, append(attrs, slog.String("appid", s.appID))...)
+	}
+}

@@ -1,0 +1,137 @@
+// Package wxacode calls WeChat's getUnlimitedQRCode API
+// (POST /wxa/getwxacodeunlimit), which mints mini program codes without a
+// limit on their number.
+//
+// A Client validates each Request locally against the documented rules,
+// gets an access_token from a TokenSource, sends the JSON body and returns
+// the image bytes, or a typed error:
+//   - *ValidationError: the request breaks a documented rule; nothing was
+//     sent;
+//   - *APIError: the service answered {"errcode":…,"errmsg":…};
+//   - *ResponseError: the answer was neither an image nor a JSON error;
+//   - *TokenError: the TokenSource failed;
+//   - otherwise a transport error (a *url.Error whose URL has its
+//     credentials redacted), or the context's error.
+//
+// No error or log record ever holds an access_token or an AppSecret.
+//
+// The service answers JPEG by default and PNG when IsHyaline is set: treat
+// the bytes as an image of any type and look at them (http.DetectContentType)
+// rather than assume PNG.
+package wxacode
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+)
+
+// unlimitedPath is the path of getUnlimitedQRCode.
+const unlimitedPath = "/wxa/getwxacodeunlimit"
+
+// Client calls getUnlimitedQRCode. It is safe for concurrent use by many
+// goroutines; make one and share it.
+type Client struct {
+	ts          TokenSource
+	invalidator TokenInvalidator // ts, when it implements it
+	endpoint    string           // base URL, path and "?access_token="
+	opts        options
+}
+
+// NewClient returns a Client that takes access_tokens from ts. Options set
+// the base URL, HTTP client, retries and logging.
+func NewClient(ts TokenSource, opts ...Option) *Client {
+	c := &Client{
+		ts:   ts,
+		opts: newOptions(opts),
+	}
+	c.invalidator, _ = ts.(TokenInvalidator)
+	c.endpoint = c.opts.baseURL + unlimitedPath + "?access_token="
+	return c
+}
+
+// errNoTokenSource is returned by a Client made without a TokenSource.
+var errNoTokenSource = errors.New("wxacode: Client has no TokenSource")
+
+// GetUnlimited mints one code for r and returns the image bytes exactly as
+// the service sent them: JPEG by default, PNG when r.IsHyaline, though any
+// image type is accepted, so do not assume PNG.
+//
+// r is validated first (*ValidationError, before any token fetch or
+// request). Failures that may pass (transport errors, HTTP 5xx, errcode -1)
+// are retried with exponential backoff and jitter, up to WithMaxAttempts
+// attempts in all, waiting on ctx. When the service rejects the token
+// (40001, 40014, 42001), the TokenSource is told (TokenInvalidator), asked
+// again, and the request is sent once more if the token changed; a second
+// rejection is returned as *APIError. Other API errors are returned at once.
+func (c *Client) GetUnlimited(ctx context.Context, r Request) ([]byte, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	if c.ts == nil {
+		return nil, errNoTokenSource
+	}
+	body := r.appendJSON(make([]byte, 0, 128))
+	var rejection error // the service's first refusal of a token
+	rejectedToken := "" // the token it refused
+	for attempt := 1; ; attempt++ {
+		token, err := c.ts.Token(ctx)
+		if err != nil {
+			return nil, &TokenError{Err: err}
+		}
+		if rejection != nil && token == rejectedToken {
+			// The source has nothing fresher: resending would only be
+			// rejected again.
+			return nil, rejection
+		}
+		img, err := c.post(ctx, token, body)
+		if err == nil {
+			return img, nil
+		}
+		err = redactError(err, token)
+		var apiErr *APIError
+		if errors.As(err, &apiErr) {
+			c.log(ctx, slog.LevelWarn, "wxacode: API error", slog.Int("errcode", apiErr.Code), slog.String("rid", apiErr.RequestID()))
+			if apiErr.TokenRejected() && rejection == nil {
+				rejection, rejectedToken = err, token
+				if c.invalidator != nil {
+					c.invalidator.InvalidateToken(token)
+				}
+				c.log(ctx, slog.LevelDebug, "wxacode: access token rejected; fetching a fresh one", slog.Int("errcode", apiErr.Code))
+				attempt-- // a token refresh is not a retry
+				continue
+			}
+		}
+		if !c.opts.shouldRetry(ctx, err, attempt) {
+			return nil, err
+		}
+		c.log(ctx, slog.LevelDebug, "wxacode: retrying", slog.Int("attempt", attempt), slog.String("error", err.Error()))
+		if werr := c.opts.wait(ctx, attempt); werr != nil {
+			return nil, werr
+		}
+	}
+}
+
+// post sends one request and parses its answer.
+func (c *Client) post(ctx context.Context, token string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint+url.QueryEscape(token), bytes.NewReader(body))
+	if err != nil {
+		return nil, sanitizeURLError(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.opts.httpClient.Do(req)
+	if err != nil {
+		return nil, sanitizeURLError(err)
+	}
+	defer drainAndClose(resp.Body)
+	return parseImageResponse(resp)
+}
+
+func (c *Client) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if c.opts.logger != nil {
+		c.opts.logger.LogAttrs(ctx, level, msg, attrs...)
+	}
+}
