@@ -3,6 +3,7 @@ package wxacode
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,14 +37,50 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 		}
 		return buf, nil
 	}
-	buf, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	buf, err := readChunks(resp.Body, limit)
+	if err == errOverLimit {
+		return nil, tooLarge(resp, -1, limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("wxacode: read response body: %w", err)
 	}
-	if int64(len(buf)) > limit {
-		return nil, tooLarge(resp, -1, limit)
-	}
 	return buf, nil
+}
+
+// errOverLimit is readChunks' word for a body over its limit.
+var errOverLimit = errors.New("over limit")
+
+// readChunks reads r to its end, or to just past limit (errOverLimit), into
+// chunks that double from 16 KiB up to 1 MiB, then joins them. Unlike
+// io.ReadAll's growing slice it never copies while reading, so a body cut
+// off at the cap costs about the cap in memory, not twice that.
+func readChunks(r io.Reader, limit int64) ([]byte, error) {
+	r = io.LimitReader(r, limit+1)
+	var chunks [][]byte
+	total := 0
+	for size := 16 << 10; ; size = min(size*2, 1<<20) {
+		buf := make([]byte, size)
+		n, err := io.ReadFull(r, buf)
+		total += n
+		chunks = append(chunks, buf[:n])
+		if int64(total) > limit {
+			return nil, errOverLimit
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	out := make([]byte, 0, total)
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return out, nil
 }
 
 func tooLarge(resp *http.Response, n, limit int64) error {
