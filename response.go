@@ -195,3 +195,22 @@ func checkImage(body []byte) string {
 	}
 	return ""
 }
+
+// ImageExt returns the file name extension for an image returned by
+// GetUnlimited: ".jpg" (the service's default), ".png" (transparent codes),
+// or ".gif", ".webp", ".bmp" for other types; ".bin" for anything else.
+func ImageExt(img []byte) string {
+	switch http.DetectContentType(img) {
+	case "image/jpeg":
+		return ".jpg"
+	case "image/png":
+		return ".png"
+	case "image/gif":
+		return ".gif"
+	case "image/webp":
+		return ".webp"
+	case "image/bmp":
+		return ".bmp"
+	}
+	return ".bin"
+}
