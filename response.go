@@ -16,10 +16,10 @@ import (
 const (
 	MaxImageBytes = 4 << 20  // an image body larger than this is refused
 	MaxJSONBytes  = 64 << 10 // a non-image body larger than this is refused
-	// maxDrain is how much of an unread body is drained so that the
-	// connection can be reused; a larger rest is cut off with the
-	// connection.
-	maxDrain = 64 << 10
+	// maxDrain is how much of an unread body (one refused for its size)
+	// is drained so that the connection can be reused; a larger rest is
+	// cut off with the connection.
+	maxDrain = 256 << 10
 )
 
 // readBody reads resp.Body up to limit bytes, sizing the buffer from

@@ -319,6 +319,29 @@ func TestRetries(t *testing.T) {
 	}
 }
 
+// TestTokenRefreshIsNotAnAttempt: after a rejected token, the fresh one
+// still gets every retry WithMaxAttempts allows.
+func TestTokenRefreshIsNotAnAttempt(t *testing.T) {
+	ts := &recordingInvalidator{tokens: []string{"old", "new"}}
+	var requests atomic.Int64
+	c, _ := setup(t, ts, func(w http.ResponseWriter, r *http.Request) {
+		switch requests.Add(1) {
+		case 1:
+			writeErr(w, CodeAccessTokenExpired, "access_token expired")
+		case 2:
+			writeErr(w, CodeSystemBusy, "system error")
+		default:
+			writeImage(w, "image/jpeg", testJPEG(t))
+		}
+	}, WithMaxAttempts(2))
+	if _, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"}); err != nil {
+		t.Fatalf("err = %v, want success: refresh, then one retry of -1", err)
+	}
+	if got := requests.Load(); got != 3 {
+		t.Errorf("requests = %d, want 3", got)
+	}
+}
+
 func TestBackoffGrowsAndIsJittered(t *testing.T) {
 	o := newOptions([]Option{WithRetryBackoff(100*time.Millisecond, time.Second)})
 	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 4: 800 * time.Millisecond, 5: time.Second, 40: time.Second} {
@@ -482,10 +505,15 @@ func TestBodyCaps(t *testing.T) {
 
 func TestConnectionsAreReused(t *testing.T) {
 	var n atomic.Int64
+	bigPage := "<html>" + strings.Repeat("x", 100<<10) + "</html>" // over the 64 KiB cap: refused, then drained
 	c, srv := setup(t, nil, func(w http.ResponseWriter, r *http.Request) {
-		switch n.Add(1) % 3 {
+		switch n.Add(1) % 4 {
 		case 0:
 			writeErr(w, 40129, "invalid scene")
+		case 2:
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(502)
+			_, _ = io.WriteString(w, bigPage)
 		case 1:
 			writeImage(w, "image/jpeg", testJPEG(t))
 		default:
