@@ -1,0 +1,262 @@
+package wxacodetest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+)
+
+// Server is a fake WeChat API listening on a loopback address.
+type Server struct {
+	// URL is the base URL of the fake, such as http://127.0.0.1:41234: pass
+	// it to wxacode.WithBaseURL.
+	URL string
+
+	httpServer *httptest.Server
+	cfg        config
+	images     *imageCache
+
+	mu            sync.Mutex
+	offset        time.Duration         // added to the wall clock by Advance
+	tokens        map[string]*tokenInfo // every token issued, by value
+	stable        string                // the current stable token
+	lastForced    time.Time
+	forcedToday   []time.Time
+	tokenRequests int
+	requests      []Request
+	calls         []time.Time // getwxacodeunlimit calls in the last minute, oldest first
+	failures      []int       // errcodes queued by FailNext
+	ridSeq        uint64
+}
+
+// tokenInfo is one issued access_token.
+type tokenInfo struct {
+	expiresAt time.Time
+	stable    bool // from stable_token
+}
+
+// Request is one recorded getwxacodeunlimit call: the decoded JSON fields
+// (with the API's defaults filled in for the ones not sent), the token it
+// carried, and how the fake answered.
+type Request struct {
+	Scene      string
+	Page       string
+	CheckPath  bool   // true unless the body sent check_path:false
+	EnvVersion string // "release" unless sent
+	Width      int    // 430 unless sent
+	AutoColor  bool
+	LineColor  Color
+	IsHyaline  bool
+
+	// Fields lists the JSON fields the body sent, in the order sent.
+	Fields []string
+	// Token is the access_token query parameter ("" when absent).
+	Token string
+	// Time is the fake's clock when the call arrived.
+	Time time.Time
+	// ErrCode is the errcode answered, 0 for an image.
+	ErrCode int
+}
+
+// Color is an RGB colour as decoded from line_color.
+type Color struct{ R, G, B uint8 }
+
+// ServerOption configures a Server.
+type ServerOption func(*config)
+
+type config struct {
+	appID, secret   string
+	published       map[string]bool // nil: every well-formed page
+	ratePerMinute   int
+	expiresIn       time.Duration
+	latency         time.Duration
+	errContentType  string
+	jpegQuality     int
+	acceptNoToken   bool
+	cloudbaseTokens bool
+}
+
+// Defaults of a new Server.
+const (
+	DefaultAppID         = "wx0000000000fake01"
+	DefaultRatePerMinute = 5000
+	DefaultExpiresIn     = 7200 * time.Second
+	// JSONContentType is the Content-Type of error answers.
+	JSONContentType = "application/json; encoding=utf-8"
+)
+
+// WithCredentials sets the AppID and AppSecret the token endpoints accept.
+// By default the AppID is DefaultAppID and the secret is random.
+func WithCredentials(appID, secret string) ServerOption {
+	return func(c *config) { c.appID, c.secret = appID, secret }
+}
+
+// WithPublishedPages sets the pages of the "published release": with
+// check_path true (the default), any other page answers 41030. Without this
+// option every well-formed page counts as published.
+func WithPublishedPages(pages ...string) ServerOption {
+	return func(c *config) {
+		c.published = make(map[string]bool, len(pages))
+		for _, p := range pages {
+			c.published[p] = true
+		}
+	}
+}
+
+// WithRateLimit sets how many getwxacodeunlimit calls a sliding minute
+// allows before answering 45009 (DefaultRatePerMinute by default, as the
+// API documents). n <= 0 means no limit.
+func WithRateLimit(n int) ServerOption {
+	return func(c *config) { c.ratePerMinute = n }
+}
+
+// WithExpiresIn sets the life of issued tokens (DefaultExpiresIn by
+// default).
+func WithExpiresIn(d time.Duration) ServerOption {
+	return func(c *config) { c.expiresIn = d }
+}
+
+// WithLatency delays every answer by d of real time (ended early when the
+// client hangs up), to exercise timeouts and concurrency.
+func WithLatency(d time.Duration) ServerOption {
+	return func(c *config) { c.latency = d }
+}
+
+// WithTextPlainErrors sends JSON errors with Content-Type "text/plain", as
+// older deployments of the service did.
+func WithTextPlainErrors() ServerOption {
+	return func(c *config) { c.errContentType = "text/plain" }
+}
+
+// NewServer starts a fake on a loopback address. Close it when done.
+func NewServer(opts ...ServerOption) *Server {
+	cfg := config{
+		appID:          DefaultAppID,
+		secret:         randomHex(16),
+		ratePerMinute:  DefaultRatePerMinute,
+		expiresIn:      DefaultExpiresIn,
+		errContentType: JSONContentType,
+		jpegQuality:    80,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	s := &Server{
+		cfg:    cfg,
+		images: newImageCache(),
+		tokens: make(map[string]*tokenInfo),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /cgi-bin/token", s.handleToken)
+	mux.HandleFunc("POST /cgi-bin/stable_token", s.handleStableToken)
+	mux.HandleFunc("POST /wxa/getwxacodeunlimit", s.handleUnlimited)
+	s.httpServer = httptest.NewServer(s.withLatency(mux))
+	s.URL = s.httpServer.URL
+	return s
+}
+
+// Close shuts the server down and waits for calls in flight.
+func (s *Server) Close() { s.httpServer.Close() }
+
+// Client returns an *http.Client for the server (its own transport).
+func (s *Server) Client() *http.Client { return s.httpServer.Client() }
+
+// AppID returns the AppID the token endpoints accept.
+func (s *Server) AppID() string { return s.cfg.appID }
+
+// AppSecret returns the AppSecret the token endpoints accept.
+func (s *Server) AppSecret() string { return s.cfg.secret }
+
+// Token returns a currently valid access_token (the stable one, issued now
+// if needed), for wxacode.StaticToken. It is not counted in TokenRequests.
+func (s *Server) Token() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stableTokenLocked(false).value
+}
+
+// Requests returns the recorded getwxacodeunlimit calls, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Request, len(s.requests))
+	copy(out, s.requests)
+	return out
+}
+
+// TokenRequests returns how many requests reached the token endpoints
+// (cgi-bin/token and cgi-bin/stable_token), answered with a token or not.
+func (s *Server) TokenRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenRequests
+}
+
+// FailNext makes the next n getwxacodeunlimit calls answer errcode, before
+// any other check, with the service's message for it. Calls queue up:
+// FailNext(2, -1) then FailNext(1, 45009) fails three calls.
+func (s *Server) FailNext(n int, errcode int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.failures = append(s.failures, errcode)
+	}
+}
+
+// ExpireTokens makes every token issued so far answer 42001 (expired). The
+// token endpoints then issue new ones.
+func (s *Server) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.nowLocked()
+	for _, t := range s.tokens {
+		if t.expiresAt.After(now) {
+			t.expiresAt = now
+		}
+	}
+}
+
+// Advance moves the fake's clock forward by d: tokens get older and
+// rate-limit windows pass.
+func (s *Server) Advance(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offset += d
+}
+
+// Now returns the fake's clock: the wall clock plus what Advance added.
+func (s *Server) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nowLocked()
+}
+
+func (s *Server) nowLocked() time.Time { return time.Now().Add(s.offset) }
+
+// withLatency wraps h with the configured delay.
+func (s *Server) withLatency(h http.Handler) http.Handler {
+	if s.cfg.latency <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := time.NewTimer(s.cfg.latency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			h.ServeHTTP(w, r)
+		case <-r.Context().Done():
+		}
+	})
+}
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
