@@ -28,6 +28,7 @@ const (
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	n := resp.ContentLength
 	if n > limit {
+		drain(resp.Body)
 		return nil, tooLarge(resp, n, limit)
 	}
 	if n >= 0 {
@@ -39,6 +40,7 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	}
 	buf, err := readChunks(resp.Body, limit)
 	if err == errOverLimit {
+		drain(resp.Body)
 		return nil, tooLarge(resp, -1, limit)
 	}
 	if err != nil {
@@ -95,11 +97,11 @@ func tooLarge(resp *http.Response, n, limit int64) error {
 	}
 }
 
-// drainAndClose reads a little of what is left of body, so the connection
-// goes back to the pool, and closes it.
-func drainAndClose(body io.ReadCloser) {
+// drain reads a little of what is left of a refused body, so that when the
+// rest is short the connection goes back to the pool. Bodies read to their
+// end need no draining.
+func drain(body io.Reader) {
 	_, _ = io.CopyN(io.Discard, body, maxDrain)
-	_ = body.Close()
 }
 
 // errorBody is the JSON error answer of the service.

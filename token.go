@@ -273,7 +273,7 @@ func (s *StableTokenSource) fetchOnce(ctx context.Context, body []byte) (*cached
 	if err != nil {
 		return nil, sanitizeURLError(err)
 	}
-	defer drainAndClose(resp.Body)
+	defer resp.Body.Close()
 	ct := resp.Header.Get("Content-Type")
 	data, err := readBody(resp, MaxJSONBytes)
 	if err != nil {

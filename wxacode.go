@@ -21,12 +21,10 @@
 package wxacode
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
-	"net/url"
+	"sync/atomic"
 )
 
 // unlimitedPath is the path of getUnlimitedQRCode.
@@ -39,6 +37,8 @@ type Client struct {
 	invalidator TokenInvalidator // ts, when it implements it
 	endpoint    string           // base URL, path and "?access_token="
 	opts        options
+	lastURL     atomic.Pointer[tokenURL] // the request URL for the latest token
+	jsonType    []string                 // the Content-Type header value, shared read-only
 }
 
 // NewClient returns a Client that takes access_tokens from ts. Options set
@@ -50,6 +50,7 @@ func NewClient(ts TokenSource, opts ...Option) *Client {
 	}
 	c.invalidator, _ = ts.(TokenInvalidator)
 	c.endpoint = c.opts.baseURL + unlimitedPath + "?access_token="
+	c.jsonType = []string{"application/json"}
 	return c
 }
 
@@ -74,7 +75,6 @@ func (c *Client) GetUnlimited(ctx context.Context, r Request) ([]byte, error) {
 	if c.ts == nil {
 		return nil, errNoTokenSource
 	}
-	body := r.appendJSON(make([]byte, 0, 128))
 	var rejection error // the service's first refusal of a token
 	rejectedToken := "" // the token it refused
 	for attempt := 1; ; attempt++ {
@@ -87,7 +87,7 @@ func (c *Client) GetUnlimited(ctx context.Context, r Request) ([]byte, error) {
 			// rejected again.
 			return nil, rejection
 		}
-		img, err := c.post(ctx, token, body)
+		img, err := c.post(ctx, token, &r)
 		if err == nil {
 			return img, nil
 		}
@@ -113,21 +113,6 @@ func (c *Client) GetUnlimited(ctx context.Context, r Request) ([]byte, error) {
 			return nil, werr
 		}
 	}
-}
-
-// post sends one request and parses its answer.
-func (c *Client) post(ctx context.Context, token string, body []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint+url.QueryEscape(token), bytes.NewReader(body))
-	if err != nil {
-		return nil, sanitizeURLError(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.opts.httpClient.Do(req)
-	if err != nil {
-		return nil, sanitizeURLError(err)
-	}
-	defer drainAndClose(resp.Body)
-	return parseImageResponse(resp)
 }
 
 func (c *Client) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
