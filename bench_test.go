@@ -165,3 +165,25 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStableTokenParallel is the token lookup alone on the hot path:
+// a cached token is one atomic load, whatever the contention.
+func BenchmarkStableTokenParallel(b *testing.B) {
+	srv := wxacodetest.NewServer()
+	b.Cleanup(srv.Close)
+	ts := wxacode.NewStableTokenSource(srv.AppID(), srv.AppSecret(), wxacode.WithBaseURL(srv.URL))
+	ctx := context.Background()
+	if _, err := ts.Token(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := ts.Token(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

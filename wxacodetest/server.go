@@ -3,6 +3,7 @@ package wxacodetest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -27,9 +28,11 @@ type Server struct {
 	forcedToday   []time.Time
 	tokenRequests int
 	requests      []Request
-	calls         []time.Time // getwxacodeunlimit calls in the last minute, oldest first
+	window        []time.Time // getwxacodeunlimit calls in the last minute, oldest first
 	failures      []int       // errcodes queued by FailNext
 	ridSeq        uint64
+	calls         int // getwxacodeunlimit calls so far
+	conns         int // TCP connections accepted
 }
 
 // tokenInfo is one issued access_token.
@@ -77,6 +80,8 @@ type config struct {
 	jpegQuality     int
 	acceptNoToken   bool
 	cloudbaseTokens bool
+	failEvery       int
+	failEveryCode   int
 }
 
 // Defaults of a new Server.
@@ -125,6 +130,13 @@ func WithLatency(d time.Duration) ServerOption {
 	return func(c *config) { c.latency = d }
 }
 
+// WithFailEvery makes every n-th getwxacodeunlimit call (the n-th, 2n-th,
+// …) answer errcode, for load tests with a steady rate of faults: n = 100
+// and errcode -1 fails 1% of calls.
+func WithFailEvery(n, errcode int) ServerOption {
+	return func(c *config) { c.failEvery, c.failEveryCode = n, errcode }
+}
+
 // WithTextPlainErrors sends JSON errors with Content-Type "text/plain", as
 // older deployments of the service did.
 func WithTextPlainErrors() ServerOption {
@@ -155,7 +167,15 @@ func NewServer(opts ...ServerOption) *Server {
 	mux.HandleFunc("GET /cgi-bin/token", s.handleToken)
 	mux.HandleFunc("POST /cgi-bin/stable_token", s.handleStableToken)
 	mux.HandleFunc("POST /wxa/getwxacodeunlimit", s.handleUnlimited)
-	s.httpServer = httptest.NewServer(s.withLatency(mux))
+	s.httpServer = httptest.NewUnstartedServer(s.withLatency(mux))
+	s.httpServer.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.mu.Lock()
+			s.conns++
+			s.mu.Unlock()
+		}
+	}
+	s.httpServer.Start()
 	s.URL = s.httpServer.URL
 	return s
 }
@@ -195,6 +215,14 @@ func (s *Server) TokenRequests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.tokenRequests
+}
+
+// Conns returns how many TCP connections the server has accepted, to check
+// that a client reuses its connections.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
 }
 
 // FailNext makes the next n getwxacodeunlimit calls answer errcode, before

@@ -3,6 +3,7 @@ package wxacodetest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -508,5 +509,28 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if got := len(s.Requests()); got != 40 {
 		t.Errorf("recorded %d requests, want 40", got)
+	}
+}
+
+func TestFailEvery(t *testing.T) {
+	s := newServer(t, WithFailEvery(3, -1))
+	tok := s.Token()
+	var got []int
+	for range 7 {
+		got = append(got, mint(t, s, tok, `{"scene":"a"}`).errcode)
+	}
+	if want := []int{0, 0, -1, 0, 0, -1, 0}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("errcodes = %v, want %v", got, want)
+	}
+}
+
+func TestConns(t *testing.T) {
+	s := newServer(t)
+	tok := s.Token()
+	for range 5 {
+		mint(t, s, tok, `{"scene":"a"}`) // http.DefaultTransport keeps the connection
+	}
+	if got := s.Conns(); got != 1 {
+		t.Errorf("Conns = %d after 5 sequential calls on one transport, want 1", got)
 	}
 }

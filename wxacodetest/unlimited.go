@@ -108,9 +108,13 @@ func (s *Server) tokenParam() string {
 	return "access_token"
 }
 
-// admitLocked applies, in order, injected failures, the token check and the
-// rate limit. It returns the errcode, or 0.
+// admitLocked applies, in order, injected failures (WithFailEvery, then
+// FailNext), the token check and the rate limit. It returns the errcode, or 0.
 func (s *Server) admitLocked(token string) int {
+	s.calls++
+	if s.cfg.failEvery > 0 && s.calls%s.cfg.failEvery == 0 {
+		return s.cfg.failEveryCode
+	}
 	if len(s.failures) > 0 {
 		code := s.failures[0]
 		s.failures = s.failures[1:]
@@ -124,14 +128,14 @@ func (s *Server) admitLocked(token string) int {
 	if s.cfg.ratePerMinute > 0 {
 		now := s.nowLocked()
 		i := 0
-		for i < len(s.calls) && now.Sub(s.calls[i]) >= time.Minute {
+		for i < len(s.window) && now.Sub(s.window[i]) >= time.Minute {
 			i++
 		}
-		s.calls = s.calls[i:]
-		if len(s.calls) >= s.cfg.ratePerMinute {
+		s.window = s.window[i:]
+		if len(s.window) >= s.cfg.ratePerMinute {
 			return 45009
 		}
-		s.calls = append(s.calls, now)
+		s.window = append(s.window, now)
 	}
 	return 0
 }
