@@ -50,6 +50,15 @@ const (
 	// CodeInvalidAppSecret (40125): the token endpoint rejected the
 	// AppSecret.
 	CodeInvalidAppSecret = 40125
+	// CodeNotInWhitelist (85107): on Cloud Run's open-API service, the
+	// path is not in the service's whitelist.
+	CodeNotInWhitelist = 85107
+	// CodeCloudLinkError (85112): on Cloud Run's open-API service, a link
+	// error inside the platform.
+	CodeCloudLinkError = 85112
+	// CodeCloudTokenNotReady (85113): on Cloud Run's open-API service, the
+	// platform's token is not ready yet. The client retries it.
+	CodeCloudTokenNotReady = 85113
 )
 
 // APIError is an error answered by the WeChat service as a JSON body
@@ -63,11 +72,19 @@ const (
 type APIError struct {
 	Code    int
 	Message string
+	// Hint, when set, says what to configure to fix the error; the client
+	// sets it where the cause is known (Cloud Run's open-API service).
+	Hint string
 }
 
-// Error returns "wxacode: errcode CODE: MESSAGE".
+// Error returns "wxacode: errcode CODE: MESSAGE", followed by " (HINT)"
+// when there is a hint.
 func (e *APIError) Error() string {
-	return "wxacode: errcode " + strconv.Itoa(e.Code) + ": " + e.Message
+	msg := "wxacode: errcode " + strconv.Itoa(e.Code) + ": " + e.Message
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
+	return msg
 }
 
 // Is reports whether target is an *APIError with the same Code, so that
@@ -97,10 +114,13 @@ func (e *APIError) TokenRejected() bool {
 	return false
 }
 
-// Temporary reports whether the same call may succeed later unchanged
-// (-1, system busy). Quota errors are not temporary in this sense: they
-// need the caller to slow down.
-func (e *APIError) Temporary() bool { return e.Code == CodeSystemBusy }
+// Temporary reports whether the same call may succeed later unchanged:
+// -1 (system busy) and 85113 (Cloud Run's token not ready yet). Quota
+// errors are not temporary in this sense: they need the caller to slow
+// down.
+func (e *APIError) Temporary() bool {
+	return e.Code == CodeSystemBusy || e.Code == CodeCloudTokenNotReady
+}
 
 // ValidationError reports a Request that breaks a documented rule. It is
 // returned before any token is fetched or any request is sent.
@@ -124,6 +144,7 @@ type ResponseError struct {
 	StatusCode  int    // HTTP status code
 	ContentType string // Content-Type header as sent ("" when absent)
 	Reason      string // what was wrong with it
+	Hint        string // what to configure, where the cause is known
 }
 
 // Error returns "wxacode: unexpected response (HTTP STATUS, Content-Type
@@ -133,7 +154,11 @@ func (e *ResponseError) Error() string {
 	if ct == "" {
 		ct = "none"
 	}
-	return fmt.Sprintf("wxacode: unexpected response (HTTP %d, Content-Type %s): %s", e.StatusCode, ct, e.Reason)
+	msg := fmt.Sprintf("wxacode: unexpected response (HTTP %d, Content-Type %s): %s", e.StatusCode, ct, e.Reason)
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
+	return msg
 }
 
 // Temporary reports whether the status is a server error (5xx), which is

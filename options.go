@@ -1,9 +1,11 @@
 package wxacode
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -37,6 +39,8 @@ type options struct {
 	backoffMin  time.Duration
 	backoffMax  time.Duration
 	logger      *slog.Logger
+	fromAppID   string
+	baseErr     error // why baseURL is unusable, if it is
 }
 
 // WithBaseURL sets the scheme and host of the API, DefaultBaseURL by
@@ -100,7 +104,22 @@ func newOptions(opts []Option) options {
 	if o.backoffMin < 0 {
 		o.backoffMin = 0
 	}
+	o.baseErr = checkBaseURL(o.baseURL)
 	return o
+}
+
+// checkBaseURL refuses base URLs that are not http(s)://host: a typo must
+// not send credentials somewhere unexpected, or fail later with a confusing
+// transport error.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("wxacode: base URL %q: %w", raw, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("wxacode: base URL %q must be http:// or https:// with a host and no query", raw)
+	}
+	return nil
 }
 
 // newDefaultHTTPClient returns a client of its own, with a transport of its

@@ -125,6 +125,9 @@ func NewStableTokenSource(appID, appSecret string, opts ...Option) *StableTokenS
 // endpoint are *APIError (for example 40125, a wrong secret) or
 // *ResponseError; an error of ctx is returned when ctx ends first.
 func (s *StableTokenSource) Token(ctx context.Context) (string, error) {
+	if s.opts.baseErr != nil {
+		return "", s.opts.baseErr
+	}
 	if t := s.cur.Load(); t != nil && s.now().Before(t.refreshAt) {
 		return t.value, nil
 	}

@@ -47,12 +47,17 @@ type tokenURL struct {
 	u     *url.URL
 }
 
-// urlFor returns the request URL for token, parsed once per token.
+// urlFor returns the request URL for token, parsed once per token. On
+// Cloud Run's open-API service no token is sent at all.
 func (c *Client) urlFor(token string) (*url.URL, error) {
 	if t := c.lastURL.Load(); t != nil && t.token == token {
 		return t.u, nil
 	}
-	u, err := url.Parse(c.endpoint + url.QueryEscape(token))
+	raw := c.endpoint
+	if !c.cloudRun {
+		raw += url.QueryEscape(token)
+	}
+	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, sanitizeURLError(err)
 	}

@@ -24,6 +24,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/url"
+	"strings"
 	"sync/atomic"
 )
 
@@ -35,7 +37,8 @@ const unlimitedPath = "/wxa/getwxacodeunlimit"
 type Client struct {
 	ts          TokenSource
 	invalidator TokenInvalidator // ts, when it implements it
-	endpoint    string           // base URL, path and "?access_token="
+	endpoint    string           // base URL, path and query up to the token's value
+	cloudRun    bool             // the open-API service adds the token: none is sent
 	opts        options
 	lastURL     atomic.Pointer[tokenURL] // the request URL for the latest token
 	jsonType    []string                 // the Content-Type header value, shared read-only
@@ -49,9 +52,29 @@ func NewClient(ts TokenSource, opts ...Option) *Client {
 		opts: newOptions(opts),
 	}
 	c.invalidator, _ = ts.(TokenInvalidator)
-	c.endpoint = c.opts.baseURL + unlimitedPath + "?access_token="
-	c.jsonType = []string{"application/json"}
+	param := "access_token"
+	if n, ok := ts.(TokenParamNamer); ok {
+		param = n.TokenParamName()
+	}
+	c.init(param)
 	return c
+}
+
+// init derives what every call shares: the endpoint up to the token's
+// value (or the whole URL when no token is sent) and the header value.
+func (c *Client) init(tokenParam string) {
+	var q []string
+	if c.opts.fromAppID != "" {
+		q = append(q, "from_appid="+url.QueryEscape(c.opts.fromAppID))
+	}
+	if tokenParam != "" {
+		q = append(q, tokenParam+"=")
+	}
+	c.endpoint = c.opts.baseURL + unlimitedPath
+	if len(q) > 0 {
+		c.endpoint += "?" + strings.Join(q, "&")
+	}
+	c.jsonType = []string{"application/json"}
 }
 
 // errNoTokenSource is returned by a Client made without a TokenSource.
@@ -72,15 +95,18 @@ func (c *Client) GetUnlimited(ctx context.Context, r Request) ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	if c.ts == nil {
+	if c.opts.baseErr != nil {
+		return nil, c.opts.baseErr
+	}
+	if c.ts == nil && !c.cloudRun {
 		return nil, errNoTokenSource
 	}
 	var rejection error // the service's first refusal of a token
 	rejectedToken := "" // the token it refused
 	for attempt := 1; ; attempt++ {
-		token, err := c.ts.Token(ctx)
+		token, err := c.token(ctx)
 		if err != nil {
-			return nil, &TokenError{Err: err}
+			return nil, err
 		}
 		if rejection != nil && token == rejectedToken {
 			// The source has nothing fresher: resending would only be
@@ -91,7 +117,7 @@ func (c *Client) GetUnlimited(ctx context.Context, r Request) ([]byte, error) {
 		if err == nil {
 			return img, nil
 		}
-		err = redactError(err, token)
+		err = c.explain(redactError(err, token))
 		var apiErr *APIError
 		if errors.As(err, &apiErr) {
 			c.log(ctx, slog.LevelWarn, "wxacode: API error", slog.Int("errcode", apiErr.Code), slog.String("rid", apiErr.RequestID()))
@@ -113,6 +139,19 @@ func (c *Client) GetUnlimited(ctx context.Context, r Request) ([]byte, error) {
 			return nil, werr
 		}
 	}
+}
+
+// token returns the token for the next attempt ("" when the platform
+// adds it, on Cloud Run).
+func (c *Client) token(ctx context.Context) (string, error) {
+	if c.ts == nil {
+		return "", nil
+	}
+	token, err := c.ts.Token(ctx)
+	if err != nil {
+		return "", &TokenError{Err: err}
+	}
+	return token, nil
 }
 
 func (c *Client) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {

@@ -50,6 +50,10 @@
 //     real service's answers to these vary.
 //   - Only getUnlimitedQRCode and the two token endpoints exist; anything
 //     else is a 404.
+//   - Cloud Run modes (WithOpenAPIService, WithCloudbaseTokens) only change
+//     how the token is taken; the whitelist and the platform's own errors
+//     (85107, 85112, 85113, whose messages here are approximations) are
+//     reached with FailNext.
 //
 // A Server is safe for concurrent use, and two Servers share nothing.
 package wxacodetest

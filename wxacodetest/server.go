@@ -56,8 +56,14 @@ type Request struct {
 
 	// Fields lists the JSON fields the body sent, in the order sent.
 	Fields []string
-	// Token is the access_token query parameter ("" when absent).
+	// Token is the access_token query parameter ("" when absent), or
+	// cloudbase_access_token with WithCloudbaseTokens.
 	Token string
+	// FromAppID is the from_appid query parameter (Cloud Run resource
+	// reuse), "" when absent.
+	FromAppID string
+	// Query is the whole query string as received.
+	Query string
 	// Time is the fake's clock when the call arrived.
 	Time time.Time
 	// ErrCode is the errcode answered, 0 for an image.
@@ -135,6 +141,20 @@ func WithLatency(d time.Duration) ServerOption {
 // and errcode -1 fails 1% of calls.
 func WithFailEvery(n, errcode int) ServerOption {
 	return func(c *config) { c.failEvery, c.failEveryCode = n, errcode }
+}
+
+// WithOpenAPIService makes the fake act as Cloud Run's open-API service
+// (开放接口服务): getwxacodeunlimit calls without a token are accepted, as
+// the platform adds one. Calls with a token are still checked.
+func WithOpenAPIService() ServerOption {
+	return func(c *config) { c.acceptNoToken = true }
+}
+
+// WithCloudbaseTokens makes getwxacodeunlimit read its token from the
+// cloudbase_access_token parameter (Cloud Run's WeChat token, 微信令牌)
+// instead of access_token. The fake's own tokens (Token) are valid there.
+func WithCloudbaseTokens() ServerOption {
+	return func(c *config) { c.cloudbaseTokens = true }
 }
 
 // WithTextPlainErrors sends JSON errors with Content-Type "text/plain", as

@@ -51,6 +51,12 @@ func errMessage(code int) string {
 		return "data format error"
 	case 85096:
 		return "not allow include scancode_time field"
+	case 85107:
+		return "url not in whitelist"
+	case 85112:
+		return "link error"
+	case 85113:
+		return "cloud token not ready, retry later"
 	}
 	return "injected error"
 }
@@ -74,10 +80,12 @@ func (s *Server) nextRIDLocked() string {
 // handleUnlimited serves POST /wxa/getwxacodeunlimit.
 func (s *Server) handleUnlimited(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	token := r.URL.Query().Get(s.tokenParam())
+	q := r.URL.Query()
+	token := q.Get(s.tokenParam())
 
 	s.mu.Lock()
-	rec := Request{Token: token, Time: s.nowLocked(), CheckPath: true, EnvVersion: "release", Width: 430}
+	rec := Request{Token: token, FromAppID: q.Get("from_appid"), Query: r.URL.RawQuery, Time: s.nowLocked(),
+		CheckPath: true, EnvVersion: "release", Width: 430}
 	code := s.admitLocked(token)
 	if code == 0 {
 		code = decodeBody(body, &rec)

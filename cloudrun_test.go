@@ -1,0 +1,265 @@
+package wxacode
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-wxacode/wxacode/wxacodetest"
+)
+
+func newFake(t *testing.T, opts ...wxacodetest.ServerOption) *wxacodetest.Server {
+	t.Helper()
+	srv := wxacodetest.NewServer(opts...)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func queryKeys(t *testing.T, raw string) string {
+	t.Helper()
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+func TestCloudRunOpenAPIWireFormat(t *testing.T) {
+	tests := []struct {
+		name      string
+		opts      []Option
+		wantQuery string
+	}{
+		{"no token at all", nil, ""},
+		{"from_appid", []Option{WithFromAppID("wx_other_account")}, "from_appid=wx_other_account"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFake(t, wxacodetest.WithOpenAPIService())
+			c := NewCloudRunClient(append([]Option{WithBaseURL(srv.URL)}, tc.opts...)...)
+			img, err := c.GetUnlimited(context.Background(), Request{Scene: "id=1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if scene, _ := wxacodetest.ReadScene(img); scene != "id=1" {
+				t.Errorf("scene = %q, want id=1", scene)
+			}
+			reqs := srv.Requests()
+			if len(reqs) != 1 {
+				t.Fatalf("requests = %d, want 1", len(reqs))
+			}
+			if reqs[0].Query != tc.wantQuery {
+				t.Errorf("query = %q, want %q", reqs[0].Query, tc.wantQuery)
+			}
+		})
+	}
+}
+
+func TestCloudRunDefaults(t *testing.T) {
+	c := NewCloudRunClient()
+	if want := "http://api.weixin.qq.com/wxa/getwxacodeunlimit"; c.endpoint != want {
+		t.Errorf("endpoint = %q, want %q", c.endpoint, want)
+	}
+	if c.opts.baseErr != nil {
+		t.Errorf("default base URL refused: %v", c.opts.baseErr)
+	}
+}
+
+func TestBaseURLMustBeHTTP(t *testing.T) {
+	for _, base := range []string{"ftp://api.weixin.qq.com", "unix:///var/run/wx.sock", "api.weixin.qq.com", "file:///etc/passwd", "http://", "http://host/?a=1"} {
+		t.Run(base, func(t *testing.T) {
+			var requests int
+			ts := TokenFunc(func(context.Context) (string, error) { requests++; return "t", nil })
+			for name, c := range map[string]*Client{"cloud run": NewCloudRunClient(WithBaseURL(base)), "token": NewClient(ts, WithBaseURL(base))} {
+				_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+				if err == nil || !strings.Contains(err.Error(), "base URL") {
+					t.Errorf("%s client: err = %v, want a base URL error", name, err)
+				}
+			}
+			if _, err := NewStableTokenSource("a", "b", WithBaseURL(base)).Token(context.Background()); err == nil {
+				t.Error("StableTokenSource accepted the base URL")
+			}
+			if requests != 0 {
+				t.Errorf("token fetched %d times for an unusable base URL", requests)
+			}
+		})
+	}
+}
+
+func TestCloudRunRetriesTokenNotReady(t *testing.T) {
+	srv := newFake(t, wxacodetest.WithOpenAPIService())
+	srv.FailNext(2, CodeCloudTokenNotReady)
+	c := NewCloudRunClient(WithBaseURL(srv.URL), fastRetries())
+	if _, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"}); err != nil {
+		t.Fatalf("err = %v, want success after 85113 twice", err)
+	}
+	if got := len(srv.Requests()); got != 3 {
+		t.Errorf("requests = %d, want 3", got)
+	}
+}
+
+func TestCloudRunGuidance(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T) string // returns the base URL
+		code  int
+		want  []string
+	}{
+		{"41001: open-API service not enabled", func(t *testing.T) string {
+			return newFake(t).URL // a fake without WithOpenAPIService answers 41001 to calls without a token
+		}, CodeAccessTokenMissing, []string{"enable the open-API service", "redeploy"}},
+		{"85107: not whitelisted", func(t *testing.T) string {
+			srv := newFake(t, wxacodetest.WithOpenAPIService())
+			srv.FailNext(1, CodeNotInWhitelist)
+			return srv.URL
+		}, CodeNotInWhitelist, []string{"whitelist", "/wxa/getwxacodeunlimit", "redeploy"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewCloudRunClient(WithBaseURL(tc.setup(t)))
+			_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+			var apiErr *APIError
+			if !errors.As(err, &apiErr) || apiErr.Code != tc.code {
+				t.Fatalf("err = %v, want errcode %d", err, tc.code)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	t.Run("502 when not whitelisted", func(t *testing.T) {
+		c, _ := setup(t, nil, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+		cc := NewCloudRunClient(WithBaseURL(c.opts.baseURL), WithMaxAttempts(1))
+		_, err := cc.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+		if err == nil || !strings.Contains(err.Error(), "whitelist") {
+			t.Errorf("err = %v, want a hint about the whitelist", err)
+		}
+	})
+	t.Run("no hint outside Cloud Run", func(t *testing.T) {
+		srv := newFake(t)
+		c := NewClient(StaticToken(""), WithBaseURL(srv.URL))
+		_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) || apiErr.Hint != "" {
+			t.Errorf("err = %v, want 41001 without a Cloud Run hint", err)
+		}
+	})
+}
+
+// writeToken writes the Cloud Run token file.
+func writeToken(t *testing.T, path, token string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCloudbaseToken(t *testing.T) {
+	srv := newFake(t, wxacodetest.WithCloudbaseTokens())
+	path := filepath.Join(t.TempDir(), "cloudbase_access_token")
+	first := srv.Token()
+	writeToken(t, path, first)
+	ts := NewCloudbaseTokenSource(path)
+	clock := newFakeClock()
+	ts.now = clock.Now
+	c := NewClient(ts, WithBaseURL(srv.URL), WithFromAppID("wx_reuse"))
+
+	if _, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"}); err != nil {
+		t.Fatal(err)
+	}
+	r := srv.Requests()[0]
+	if got := queryKeys(t, r.Query); got != "cloudbase_access_token,from_appid" {
+		t.Errorf("query parameters = %s, want cloudbase_access_token,from_appid", got)
+	}
+	if r.Token != first || r.FromAppID != "wx_reuse" {
+		t.Errorf("sent token %q from_appid %q", r.Token, r.FromAppID)
+	}
+
+	// The platform rotates the file: picked up once the recheck interval
+	// has passed.
+	srv.ExpireTokens()
+	second := srv.Token()
+	writeToken(t, path, second+"  ")
+	clock.Advance(2 * time.Second)
+	if _, err := c.GetUnlimited(context.Background(), Request{Scene: "a=2"}); err != nil {
+		t.Fatalf("after rotation: %v", err)
+	}
+	if got := srv.Requests()[1].Token; got != second {
+		t.Errorf("sent %q after rotation, want the new token", got)
+	}
+
+	// Rotated again and used at once: the rejection makes the source read
+	// the file again.
+	srv.ExpireTokens()
+	third := srv.Token()
+	writeToken(t, path, third)
+	if _, err := c.GetUnlimited(context.Background(), Request{Scene: "a=3"}); err != nil {
+		t.Fatalf("after rotation and rejection: %v", err)
+	}
+	reqs := srv.Requests()
+	if last := reqs[len(reqs)-1]; last.Token != third || last.ErrCode != 0 {
+		t.Errorf("last call sent %q (errcode %d), want the third token", last.Token, last.ErrCode)
+	}
+}
+
+func TestCloudbaseTokenFileProblems(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	writeToken(t, empty, "  ")
+	tests := []struct {
+		name string
+		path string
+		want string
+	}{
+		{"missing", filepath.Join(dir, "missing"), "no such file"},
+		{"empty", empty, "is empty"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFake(t, wxacodetest.WithCloudbaseTokens())
+			c := NewClient(NewCloudbaseTokenSource(tc.path), WithBaseURL(srv.URL))
+			_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+			var te *TokenError
+			if !errors.As(err, &te) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want a *TokenError saying %q", err, tc.want)
+			}
+			if n := len(srv.Requests()); n != 0 {
+				t.Errorf("%d requests sent without a token", n)
+			}
+		})
+	}
+	if got := NewCloudbaseTokenSource("").path; got != DefaultCloudbaseTokenPath {
+		t.Errorf("default path = %q", got)
+	}
+}
+
+func TestCloudbaseTokenNeverInErrors(t *testing.T) {
+	const secretToken = "CLOUDBASE-TOKEN-do-not-print-0123456789"
+	path := filepath.Join(t.TempDir(), "tok")
+	writeToken(t, path, secretToken)
+	closed := newFake(t)
+	base := closed.URL
+	closed.Close()
+	c := NewClient(NewCloudbaseTokenSource(path), WithBaseURL(base), WithMaxAttempts(1))
+	_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+	if err == nil || strings.Contains(err.Error(), secretToken) {
+		t.Errorf("err = %v: want an error without the token", err)
+	}
+	if !strings.Contains(err.Error(), "cloudbase_access_token=REDACTED") {
+		t.Errorf("err = %v, want the redacted parameter", err)
+	}
+}
