@@ -40,6 +40,8 @@ type options struct {
 	backoffMax  time.Duration
 	logger      *slog.Logger
 	fromAppID   string
+	rateN       int
+	ratePeriod  time.Duration
 	baseErr     error // why baseURL is unusable, if it is
 }
 

@@ -56,16 +56,5 @@ func (o *options) backoff(attempt int) time.Duration {
 // wait sleeps the backoff after attempt, or returns ctx's error as soon as
 // ctx ends.
 func (o *options) wait(ctx context.Context, attempt int) error {
-	d := o.backoff(attempt)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return sleepContext(ctx, o.backoff(attempt))
 }

@@ -40,6 +40,7 @@ type Client struct {
 	endpoint    string           // base URL, path and query up to the token's value
 	cloudRun    bool             // the open-API service adds the token: none is sent
 	opts        options
+	limiter     *rateLimiter             // nil: no rate limit
 	lastURL     atomic.Pointer[tokenURL] // the request URL for the latest token
 	jsonType    []string                 // the Content-Type header value, shared read-only
 }
@@ -75,6 +76,7 @@ func (c *Client) init(tokenParam string) {
 		c.endpoint += "?" + strings.Join(q, "&")
 	}
 	c.jsonType = []string{"application/json"}
+	c.limiter = newRateLimiter(c.opts.rateN, c.opts.ratePeriod)
 }
 
 // errNoTokenSource is returned by a Client made without a TokenSource.
@@ -112,6 +114,11 @@ func (c *Client) GetUnlimited(ctx context.Context, r Request) ([]byte, error) {
 			// The source has nothing fresher: resending would only be
 			// rejected again.
 			return nil, rejection
+		}
+		if c.limiter != nil {
+			if err := c.limiter.wait(ctx); err != nil {
+				return nil, err
+			}
 		}
 		img, err := c.post(ctx, token, &r)
 		if err == nil {
