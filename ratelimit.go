@@ -12,8 +12,9 @@ import (
 // WithRateLimit(4500, time.Minute) keeps a margin for other callers.
 //
 // The limiter is a token bucket shared by every goroutine using the Client.
-// It allows a burst of one second's worth of requests (at least 1, at most
-// n), so no window of length period sees more than n plus that burst. A
+// It allows a burst of a sixtieth of n (at least 1): one second's worth
+// for a per-minute limit, so no window of length period sees more than n
+// plus that burst. A
 // call whose context ends while it waits returns the context's error and
 // gives its turn back. n <= 0 or period <= 0 means no limit (the default).
 // Token requests are not counted.
@@ -40,8 +41,7 @@ func newRateLimiter(n int, period time.Duration) *rateLimiter {
 	if n <= 0 || period <= 0 {
 		return nil
 	}
-	burst := int((int64(n)*int64(time.Second) + int64(period) - 1) / int64(period)) // one second's worth, rounded up
-	burst = max(1, min(burst, n))
+	burst := max(1, (n+59)/60) // a sixtieth of the period's allowance, rounded up
 	return &rateLimiter{
 		interval: period / time.Duration(n),
 		burst:    burst,

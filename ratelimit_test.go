@@ -56,7 +56,7 @@ func TestRateLimiterHoldsTheRate(t *testing.T) {
 	const n = 4500
 	l, clock, _ := fakeLimiter(n, time.Minute)
 	if l.burst != 75 {
-		t.Errorf("burst = %d, want 75 (one second's worth)", l.burst)
+		t.Errorf("burst = %d, want 75 (a sixtieth: one second's worth)", l.burst)
 	}
 	var times []time.Time
 	for range 20000 {

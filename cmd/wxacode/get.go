@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-wxacode/wxacode"
+)
+
+const getHelp = `Usage: wxacode get -scene S -o FILE [flags]
+
+Mints one code and writes it to FILE ("-" for standard output). The service
+answers JPEG by default and PNG with -transparent.
+
+Examples:
+  wxacode get -fake -scene 'id=42' -o code.jpg
+  wxacode get -scene 'id=42' -page pages/item/index -width 600 -o item-42.jpg
+  wxacode get -scene 'id=42' -transparent -color 07C160 -o - > code.png
+
+Flags:
+`
+
+// get runs "wxacode get".
+func (a *app) get(ctx context.Context, args []string) int {
+	fs := newFlagSet("get")
+	var f codeFlags
+	f.register(fs)
+	scene := fs.String("scene", "", "the scene (required): at most 32 characters of 0-9 A-Z a-z !#$&'()*+,/:;=?@-._~")
+	out := fs.String("o", "", `output file, "-" for standard output (required)`)
+	if code, stop := a.parse(fs, args, getHelp); stop {
+		return code
+	}
+	switch {
+	case *scene == "":
+		return a.usageError("wxacode get", errors.New("-scene is required"))
+	case *out == "":
+		return a.usageError("wxacode get", errors.New("-o is required (a file, or - for standard output)"))
+	}
+	if err := f.check(); err != nil {
+		return a.usageError("wxacode get", err)
+	}
+	req := f.request(*scene, "")
+	if err := req.Validate(); err != nil {
+		return a.usageError("wxacode get", err)
+	}
+	client, cleanup, err := a.client(&f)
+	if err != nil {
+		return a.usageError("wxacode get", err)
+	}
+	defer cleanup()
+
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	img, err := client.GetUnlimited(ctx, req)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "wxacode get: %s\n", strings.TrimPrefix(err.Error(), "wxacode: "))
+		if errors.Is(err, context.Canceled) {
+			return exitInterrupted
+		}
+		return exitFailed
+	}
+	if *out == "-" {
+		if _, err := a.stdout.Write(img); err != nil {
+			fmt.Fprintf(a.stderr, "wxacode get: write: %v\n", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	if err := writeAtomic(filepath.Dir(*out), filepath.Base(*out), img); err != nil {
+		fmt.Fprintf(a.stderr, "wxacode get: %v\n", err)
+		return exitFailed
+	}
+	kind := http.DetectContentType(img)
+	fmt.Fprintf(a.stderr, "wrote %s (%s, %d bytes)\n", *out, kind, len(img))
+	if ext := wxacode.ImageExt(img); !strings.EqualFold(filepath.Ext(*out), ext) && !(ext == ".jpg" && strings.EqualFold(filepath.Ext(*out), ".jpeg")) {
+		fmt.Fprintf(a.stderr, "note: %s holds %s; %s would be the usual name\n", *out, kind, strings.TrimSuffix(*out, filepath.Ext(*out))+ext)
+	}
+	return exitOK
+}
