@@ -32,19 +32,26 @@ type tokenAnswer struct {
 // call; earlier ones stay valid for 5 more minutes.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	s.mu.Lock()
-	s.tokenRequests++
-	code := s.checkCredentialsLocked(q.Get("grant_type"), q.Get("appid"), q.Get("secret"))
-	var t issued
-	if code == 0 {
+	s.serveToken(w, func() (int, issued) {
+		if code := s.checkCredentialsLocked(q.Get("grant_type"), q.Get("appid"), q.Get("secret")); code != 0 {
+			return code, issued{}
+		}
 		now := s.nowLocked()
 		for _, info := range s.tokens {
 			if !info.stable && info.expiresAt.After(now.Add(oldTokenGrace)) {
 				info.expiresAt = now.Add(oldTokenGrace)
 			}
 		}
-		t = s.issueLocked(false)
-	}
+		return 0, s.issueLocked(false)
+	})
+}
+
+// serveToken counts a token request, runs decide under the lock, and
+// answers the token it issued or the errcode it chose.
+func (s *Server) serveToken(w http.ResponseWriter, decide func() (int, issued)) {
+	s.mu.Lock()
+	s.tokenRequests++
+	code, t := decide()
 	rid := s.nextRIDLocked()
 	now := s.nowLocked()
 	s.mu.Unlock()
@@ -68,29 +75,18 @@ func (s *Server) handleStableToken(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 	var body stableTokenBody
 	parseErr := json.Unmarshal(raw, &body)
-	s.mu.Lock()
-	s.tokenRequests++
-	code := 0
-	if parseErr != nil {
-		code = 47001 // data format error
-	} else {
-		code = s.checkCredentialsLocked(body.GrantType, body.AppID, body.Secret)
-	}
-	if code == 0 && body.ForceRefresh && !s.allowForceLocked() {
-		code = 45009
-	}
-	var t issued
-	if code == 0 {
-		t = s.stableTokenLocked(body.ForceRefresh)
-	}
-	rid := s.nextRIDLocked()
-	now := s.nowLocked()
-	s.mu.Unlock()
-	if code != 0 {
-		s.writeError(w, code, rid)
-		return
-	}
-	writeJSON(w, tokenAnswer{AccessToken: t.value, ExpiresIn: secondsLeft(t.expiresAt, now)})
+	s.serveToken(w, func() (int, issued) {
+		if parseErr != nil {
+			return 47001, issued{} // data format error
+		}
+		if code := s.checkCredentialsLocked(body.GrantType, body.AppID, body.Secret); code != 0 {
+			return code, issued{}
+		}
+		if body.ForceRefresh && !s.allowForceLocked() {
+			return 45009, issued{}
+		}
+		return 0, s.stableTokenLocked(body.ForceRefresh)
+	})
 }
 
 // checkCredentialsLocked returns the errcode for a bad token request, or 0.
