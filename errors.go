@@ -170,8 +170,11 @@ type TokenError struct {
 	Err error
 }
 
-// Error returns "wxacode: get access token: " and the source's error.
-func (e *TokenError) Error() string { return "wxacode: get access token: " + e.Err.Error() }
+// Error returns "wxacode: get access token: " and the source's error
+// (without a second "wxacode: " when the source is one of this package's).
+func (e *TokenError) Error() string {
+	return "wxacode: get access token: " + strings.TrimPrefix(e.Err.Error(), "wxacode: ")
+}
 
 // Unwrap returns the TokenSource's error.
 func (e *TokenError) Unwrap() error { return e.Err }

@@ -287,6 +287,23 @@ func TestStableTokenErrors(t *testing.T) {
 	}
 }
 
+func TestStableTokenTransportErrorHasNoSecret(t *testing.T) {
+	srv := newTestServer(t, http.NotFoundHandler())
+	srv.Close()
+	c := NewClient(NewStableTokenSource(testAppID, testSecret, WithBaseURL(srv.URL), WithMaxAttempts(1)), WithBaseURL(srv.URL))
+	_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+	var te *TokenError
+	if !errors.As(err, &te) {
+		t.Fatalf("err = %v, want *TokenError", err)
+	}
+	if strings.Contains(err.Error(), testSecret) {
+		t.Errorf("error holds the secret: %v", err)
+	}
+	if !strings.HasPrefix(err.Error(), "wxacode: get access token: Post ") {
+		t.Errorf("err = %q, want the transport error after one prefix", err)
+	}
+}
+
 func TestStableTokenRetriesTransientFailures(t *testing.T) {
 	s, e, _ := newStable(t, func(_ stableTokenRequest, n int) (int, string) {
 		if n == 1 {

@@ -46,7 +46,9 @@ type Client struct {
 }
 
 // NewClient returns a Client that takes access_tokens from ts. Options set
-// the base URL, HTTP client, retries and logging.
+// the base URL, HTTP client, retries, rate limit and logging. A ts that
+// implements TokenParamNamer chooses the query parameter its tokens go in
+// (access_token by default).
 func NewClient(ts TokenSource, opts ...Option) *Client {
 	c := &Client{
 		ts:   ts,
