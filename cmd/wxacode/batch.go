@@ -98,7 +98,7 @@ func (a *app) batch(ctx context.Context, args []string) int {
 	if err != nil {
 		return a.usageError(cmd, err)
 	}
-	if err := checkWritable(*out); err != nil {
+	if err := checkWritable(*out, true); err != nil {
 		return a.usageError(cmd, err)
 	}
 	removeStaleTemps(*out)

@@ -106,10 +106,13 @@ func removeStaleTemps(dir string) {
 	}
 }
 
-// checkWritable makes sure dir exists (creating it) and takes files.
-func checkWritable(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("output directory: %w", err)
+// checkWritable makes sure dir exists (creating it if create is set) and
+// takes files.
+func checkWritable(dir string, create bool) error {
+	if create {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("output directory: %w", err)
+		}
 	}
 	f, err := os.CreateTemp(dir, tempPattern)
 	if err != nil {

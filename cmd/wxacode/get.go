@@ -47,6 +47,12 @@ func (a *app) get(ctx context.Context, args []string) int {
 	if err := req.Validate(); err != nil {
 		return a.usageError("wxacode get", err)
 	}
+	if *out != "-" {
+		// Before spending a call: the directory must exist and take files.
+		if err := checkWritable(filepath.Dir(*out), false); err != nil {
+			return a.usageError("wxacode get", err)
+		}
+	}
 	client, cleanup, err := a.client(&f)
 	if err != nil {
 		return a.usageError("wxacode get", err)

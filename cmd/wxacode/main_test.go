@@ -188,6 +188,7 @@ func TestUsageErrors(t *testing.T) {
 		{"invalid scene", nil, []string{"get", "-fake", "-scene", "a b", "-o", "x"}, "invalid scene"},
 		{"fake and base url", nil, []string{"get", "-fake", "-base-url", "http://x", "-scene", "a", "-o", "x"}, "exclude"},
 		{"no credentials", map[string]string{"WECHAT_APPID": "wx1"}, []string{"get", "-scene", "a", "-o", "x"}, "WECHAT_SECRET"},
+		{"get into a missing directory", nil, []string{"get", "-fake", "-scene", "a", "-o", filepath.Join(dir, "no", "such", "x.jpg")}, "not writable"},
 		{"batch without in", nil, []string{"batch", "-fake", "-out", out}, "-in is required"},
 		{"batch without out", nil, []string{"batch", "-fake", "-in", scenes}, "-out is required"},
 		{"missing input", nil, []string{"batch", "-fake", "-in", filepath.Join(dir, "nope.txt"), "-out", out}, "no such file"},
