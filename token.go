@@ -60,6 +60,9 @@ const (
 	// detached from the caller whose Token call started it, since other
 	// callers wait for its result.
 	refreshTimeout = 2 * time.Minute
+	// refreshRetryPause is how long a cached token is served without
+	// asking again after a refresh failed.
+	refreshRetryPause = 30 * time.Second
 )
 
 // StableTokenSource fetches access_tokens from the stable_token endpoint
@@ -192,9 +195,14 @@ func (s *StableTokenSource) refresh(ctx context.Context, f *tokenFlight) {
 		}
 		f.value = t.value
 	} else if old := s.cur.Load(); old != nil && s.now().Before(old.expiresAt) {
-		// The cached token still works: serve it and try again on the
-		// next call.
+		// The cached token still works: serve it, and try again after a
+		// pause rather than make every caller wait for a failing endpoint.
 		s.log(ctx, slog.LevelWarn, "wxacode: token refresh failed; serving the cached token until it expires", slog.String("error", err.Error()))
+		retryAt := s.now().Add(refreshRetryPause)
+		if retryAt.After(old.expiresAt) {
+			retryAt = old.expiresAt
+		}
+		s.cur.Store(&cachedToken{value: old.value, refreshAt: retryAt, expiresAt: old.expiresAt, life: old.life})
 		f.value = old.value
 	} else {
 		f.err = err

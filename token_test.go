@@ -323,7 +323,7 @@ func TestStableTokenRetriesTransientFailures(t *testing.T) {
 }
 
 func TestStableTokenServesCachedTokenWhenRefreshFails(t *testing.T) {
-	s, _, clock := newStable(t, func(_ stableTokenRequest, n int) (int, string) {
+	s, e, clock := newStable(t, func(_ stableTokenRequest, n int) (int, string) {
 		if n == 1 {
 			return 200, tokenJSON("good", 7200)
 		}
@@ -333,6 +333,16 @@ func TestStableTokenServesCachedTokenWhenRefreshFails(t *testing.T) {
 	clock.Advance(7000 * time.Second) // past the refresh point, before expiry
 	if got := mustToken(t, s); got != "good" {
 		t.Errorf("Token = %q, want the still valid cached token", got)
+	}
+	clock.Advance(10 * time.Second)
+	mustToken(t, s)
+	if got := len(e.requests()); got != 2 {
+		t.Errorf("token requests = %d, want 2: no new try within 30 s of a failed refresh", got)
+	}
+	clock.Advance(30 * time.Second)
+	mustToken(t, s)
+	if got := len(e.requests()); got != 3 {
+		t.Errorf("token requests = %d, want 3: tried again after 30 s", got)
 	}
 	clock.Advance(300 * time.Second) // expired
 	if _, err := s.Token(context.Background()); !errors.Is(err, &APIError{Code: 40125}) {
