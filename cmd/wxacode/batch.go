@@ -134,7 +134,7 @@ func (a *app) batch(ctx context.Context, args []string) int {
 		fmt.Fprintf(&b, " (see %s)", filepath.Join(*out, failuresFile))
 	}
 	fmt.Fprintf(&b, ", in %s (%.1f/s)", elapsed.Round(time.Millisecond), float64(r.minted)/max(elapsed.Seconds(), 1e-9))
-	if left := len(plan.jobs) - r.minted - (r.failed - len(plan.fails)); ctx.Err() != nil && left > 0 {
+	if left := len(plan.jobs) - r.settled; ctx.Err() != nil && left > 0 {
 		fmt.Fprintf(&b, "; interrupted with %d left: run the same command again to finish", left)
 		fmt.Fprintln(a.stderr, b.String())
 		return exitInterrupted
@@ -288,11 +288,11 @@ func (r *batchRun) settle(f *failure) {
 	}
 }
 
-// counts returns minted, failed and settled so far.
-func (r *batchRun) counts() (minted, failed, settled int) {
+// counts returns how many scenes failed and how many were settled so far.
+func (r *batchRun) counts() (failed, settled int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.minted, r.failed, r.settled
+	return r.failed, r.settled
 }
 
 // quotaGate pauses every worker after a quota error: the first pause is

@@ -40,7 +40,7 @@ func (r *batchRun) showProgress(start time.Time) (stop func()) {
 
 // progressLine is "N/TOTAL done, R/s, E errors, ETA D".
 func (r *batchRun) progressLine(start time.Time) string {
-	_, failed, settled := r.counts()
+	failed, settled := r.counts()
 	elapsed := time.Since(start)
 	rate := float64(settled) / max(elapsed.Seconds(), 1e-9)
 	eta := "-"
