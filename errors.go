@@ -1,9 +1,7 @@
 package wxacode
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 )
@@ -178,71 +176,3 @@ func (e *TokenError) Error() string {
 
 // Unwrap returns the TokenSource's error.
 func (e *TokenError) Unwrap() error { return e.Err }
-
-// redactedValue replaces credentials in URLs shown in errors.
-const redactedValue = "REDACTED"
-
-// sanitizeURLError returns err with the URL of any *url.Error in its chain
-// stripped of credentials. The transport's *url.Error prints the whole
-// request URL, access_token included; go-github's sanitizeURL does the same.
-func sanitizeURLError(err error) error {
-	var ue *url.Error
-	if !errors.As(err, &ue) {
-		return err
-	}
-	return &url.Error{Op: ue.Op, URL: redactURL(ue.URL), Err: ue.Err}
-}
-
-// redactURL replaces the values of credential query parameters in raw.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		// Unparseable: keep nothing after the path, where credentials live.
-		if i := strings.IndexByte(raw, '?'); i >= 0 {
-			return raw[:i] + "?" + redactedValue
-		}
-		return raw
-	}
-	q := u.Query()
-	changed := false
-	for _, p := range []string{"access_token", "cloudbase_access_token", "secret", "appsecret"} {
-		if q.Has(p) {
-			q.Set(p, redactedValue)
-			changed = true
-		}
-	}
-	if changed {
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
-}
-
-// redactError hides every secret in err's message. It is the last line of
-// defence: the paths that can see a credential already avoid printing it.
-func redactError(err error, secrets ...string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	hit := false
-	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			msg = strings.ReplaceAll(msg, s, redactedValue)
-			hit = true
-		}
-	}
-	if !hit {
-		return err
-	}
-	return &redacted{msg: msg, err: err}
-}
-
-// redacted carries a cleaned message while keeping the chain for errors.Is
-// and errors.As.
-type redacted struct {
-	msg string
-	err error
-}
-
-func (e *redacted) Error() string { return e.msg }
-func (e *redacted) Unwrap() error { return e.err }

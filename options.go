@@ -53,7 +53,10 @@ func WithBaseURL(u string) Option {
 }
 
 // WithHTTPClient sets the HTTP client used for every request. Its Transport
-// is the place for tracing, metrics and proxies. By default each Client and
+// is the place for tracing, metrics and proxies. A copy of c is used, whose
+// CheckRedirect refuses every redirect (c itself is not changed): a 3xx
+// answer is returned as a *ResponseError, so credentials go nowhere but the
+// base URL. By default each Client and
 // StableTokenSource gets a private client with a DefaultTimeout timeout and
 // a keep-alive pool sized for concurrent use; http.DefaultClient is never
 // used or changed. A nil c keeps the default.
@@ -102,7 +105,15 @@ func newOptions(opts []Option) options {
 	}
 	if o.httpClient == nil {
 		o.httpClient = newDefaultHTTPClient()
+	} else {
+		// A copy, so the caller's client is left as it is.
+		hc := *o.httpClient
+		o.httpClient = &hc
 	}
+	// Never follow a redirect: the next host would get the token in the
+	// Referer, and a 307 would re-send the AppSecret. The 3xx comes back as
+	// a *ResponseError.
+	o.httpClient.CheckRedirect = noRedirect
 	if o.backoffMin < 0 {
 		o.backoffMin = 0
 	}
@@ -123,6 +134,8 @@ func checkBaseURL(raw string) error {
 	}
 	return nil
 }
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // newDefaultHTTPClient returns a client of its own, with a transport of its
 // own, so that nothing the application does to http.DefaultTransport changes

@@ -14,9 +14,9 @@ import (
 // The limiter is a token bucket shared by every goroutine using the Client.
 // It allows a burst of a sixtieth of n (at least 1): one second's worth
 // for a per-minute limit, so no window of length period sees more than n
-// plus that burst. A
-// call whose context ends while it waits returns the context's error and
-// gives its turn back. n <= 0 or period <= 0 means no limit (the default).
+// plus that burst. Callers wait
+// in arrival order; a call whose context ends while it waits returns the
+// context's error having used no turn, so a turn is never given twice. n <= 0 or period <= 0 means no limit (the default).
 // Token requests are not counted.
 func WithRateLimit(n int, period time.Duration) Option {
 	return func(o *options) {
@@ -25,16 +25,26 @@ func WithRateLimit(n int, period time.Duration) Option {
 }
 
 // rateLimiter is a token bucket in its GCRA form: it tracks the time at
-// which the bucket would be full again, so each wait is one subtraction.
+// which the bucket would be full again (tat), so each turn is one
+// addition. Callers that must wait queue in order; only the head of the
+// queue waits for a turn, and a turn is taken (tat moved) only when it is
+// granted. A caller whose context ends while queued so leaves without ever
+// having taken one: later callers move up, and no interval of the period
+// sees more than n plus the burst, whoever cancels.
 type rateLimiter struct {
 	interval time.Duration // one request's share of the period
 	burst    int
 	now      func() time.Time
 	sleep    func(ctx context.Context, d time.Duration) error
 
-	mu   sync.Mutex
-	next time.Time // theoretical arrival time of the next request
+	mu    sync.Mutex
+	tat   time.Time     // theoretical arrival time of the next request
+	queue []*rateWaiter // callers waiting, in arrival order; [0] is the head
 }
+
+// rateWaiter is one queued caller; head is closed when it reaches the
+// head of the queue.
+type rateWaiter struct{ head chan struct{} }
 
 // newRateLimiter returns nil (no limit) unless n and period are positive.
 func newRateLimiter(n int, period time.Duration) *rateLimiter {
@@ -53,24 +63,78 @@ func newRateLimiter(n int, period time.Duration) *rateLimiter {
 // wait blocks until the caller may send, or ctx ends.
 func (l *rateLimiter) wait(ctx context.Context) error {
 	l.mu.Lock()
+	if len(l.queue) == 0 && l.delayLocked() <= 0 {
+		l.takeLocked()
+		l.mu.Unlock()
+		return nil
+	}
+	w := &rateWaiter{head: make(chan struct{})}
+	l.queue = append(l.queue, w)
+	if len(l.queue) == 1 {
+		close(w.head)
+	}
+	l.mu.Unlock()
+
+	select {
+	case <-w.head:
+	case <-ctx.Done():
+		l.leave(w)
+		return ctx.Err()
+	}
+	for {
+		l.mu.Lock()
+		d := l.delayLocked()
+		if d <= 0 {
+			l.takeLocked()
+			l.leaveLocked(w)
+			l.mu.Unlock()
+			return nil
+		}
+		l.mu.Unlock()
+		if err := l.sleep(ctx, d); err != nil {
+			l.leave(w)
+			return err
+		}
+	}
+}
+
+// delayLocked is how long until the next turn is free.
+func (l *rateLimiter) delayLocked() time.Duration {
 	now := l.now()
-	tat := l.next
+	tat := l.tat
 	if tat.Before(now) {
 		tat = now
 	}
-	d := tat.Sub(now) - time.Duration(l.burst-1)*l.interval
-	l.next = tat.Add(l.interval)
+	return tat.Sub(now) - time.Duration(l.burst-1)*l.interval
+}
+
+// takeLocked takes the next turn.
+func (l *rateLimiter) takeLocked() {
+	if now := l.now(); l.tat.Before(now) {
+		l.tat = now
+	}
+	l.tat = l.tat.Add(l.interval)
+}
+
+func (l *rateLimiter) leave(w *rateWaiter) {
+	l.mu.Lock()
+	l.leaveLocked(w)
 	l.mu.Unlock()
-	if d <= 0 {
-		return nil
+}
+
+// leaveLocked removes w from the queue; if w was the head, the next caller
+// becomes the head.
+func (l *rateLimiter) leaveLocked(w *rateWaiter) {
+	for i, q := range l.queue {
+		if q != w {
+			continue
+		}
+		l.queue = append(l.queue[:i], l.queue[i+1:]...)
+		if i == 0 && len(l.queue) > 0 {
+			close(l.queue[0].head)
+		}
+		return
 	}
-	if err := l.sleep(ctx, d); err != nil {
-		l.mu.Lock()
-		l.next = l.next.Add(-l.interval) // give the turn back
-		l.mu.Unlock()
-		return err
-	}
-	return nil
 }
 
 // sleepContext waits d, or returns ctx's error as soon as ctx ends.

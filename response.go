@@ -22,21 +22,14 @@ const (
 	maxDrain = 256 << 10
 )
 
-// readBody reads resp.Body up to limit bytes, sizing the buffer from
-// Content-Length when it is known. A body over the limit is refused without
-// reading it whole: a *ResponseError saying so.
+// readBody reads resp.Body up to limit bytes. A declared Content-Length
+// over the limit is refused at once; otherwise memory follows the bytes
+// that arrive, never the length declared. A body over the limit is refused
+// without reading it whole: a *ResponseError saying so.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	n := resp.ContentLength
-	if n > limit {
+	if n := resp.ContentLength; n > limit {
 		drain(resp.Body)
 		return nil, tooLarge(resp, n, limit)
-	}
-	if n >= 0 {
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(resp.Body, buf); err != nil {
-			return nil, fmt.Errorf("wxacode: read response body: %w", err)
-		}
-		return buf, nil
 	}
 	buf, err := readChunks(resp.Body, limit)
 	if err == errOverLimit {
@@ -62,13 +55,19 @@ func readChunks(r io.Reader, limit int64) ([]byte, error) {
 	total := 0
 	for size := 16 << 10; ; size = min(size*2, 1<<20) {
 		buf := make([]byte, size)
-		n, err := io.ReadFull(r, buf)
+		n := 0
+		var err error
+		for n < size && err == nil {
+			var m int
+			m, err = r.Read(buf[n:])
+			n += m
+		}
 		total += n
 		chunks = append(chunks, buf[:n])
 		if int64(total) > limit {
 			return nil, errOverLimit
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
@@ -104,10 +103,58 @@ func drain(body io.Reader) {
 	_, _ = io.CopyN(io.Discard, body, maxDrain)
 }
 
-// errorBody is the JSON error answer of the service.
+// errorBody is the JSON error answer of the service, read leniently:
+// errcode may come as a number or as a string of digits, errmsg as any JSON
+// value (kept as its JSON text when it is not a string).
 type errorBody struct {
-	ErrCode *int   `json:"errcode"`
-	ErrMsg  string `json:"errmsg"`
+	ErrCode json.RawMessage `json:"errcode"`
+	ErrMsg  json.RawMessage `json:"errmsg"`
+}
+
+// apiError returns the error the body holds, or false when it has no
+// integer errcode.
+func (b *errorBody) apiError() (*APIError, bool) {
+	raw := bytes.TrimSpace(b.ErrCode)
+	if len(raw) == 0 {
+		return nil, false
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return nil, false
+		}
+		raw = []byte(strings.TrimSpace(s))
+	}
+	code, err := strconv.Atoi(string(raw))
+	if err != nil {
+		return nil, false
+	}
+	msg := ""
+	if m := bytes.TrimSpace(b.ErrMsg); len(m) > 0 && string(m) != "null" {
+		if json.Unmarshal(m, &msg) != nil {
+			msg = string(m)
+		}
+	}
+	return &APIError{Code: code, Message: msg}, true
+}
+
+// trimJSON strips white space and a UTF-8 byte order mark before a JSON
+// body.
+func trimJSON(body []byte) []byte {
+	body = bytes.TrimLeft(body, " \t\r\n")
+	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+	return bytes.TrimLeft(body, " \t\r\n")
+}
+
+// isRedirect reports whether status is a 3xx. Redirects are never
+// followed: the next hop would see the token in the Referer, and a 307
+// would re-send the AppSecret.
+func isRedirect(status int) bool { return status >= 300 && status <= 399 }
+
+// redirectError is the error for a 3xx answer. It does not name the
+// Location: a redirect may echo the query, token included.
+func redirectError(resp *http.Response) error {
+	return &ResponseError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Reason: "redirect not followed (credentials are only sent to the configured base URL)"}
 }
 
 // parseImageResponse decides what resp is: the image (returned as sent), an
@@ -115,6 +162,10 @@ type errorBody struct {
 // *ResponseError that names status and Content-Type for anything else.
 func parseImageResponse(resp *http.Response) ([]byte, error) {
 	ct := resp.Header.Get("Content-Type")
+	if isRedirect(resp.StatusCode) {
+		drain(resp.Body)
+		return nil, redirectError(resp)
+	}
 	isImage := isImageContentType(ct)
 	limit := int64(MaxJSONBytes)
 	if isImage {
@@ -152,38 +203,40 @@ func isImageContentType(ct string) bool {
 	return len(ct) >= len("image/") && strings.EqualFold(ct[:len("image/")], "image/")
 }
 
-// parseErrorBody recognises {"errcode":…,"errmsg":…} with leading white
-// space allowed.
+// parseErrorBody recognises {"errcode":…,"errmsg":…}, with white space
+// and a byte order mark allowed before it.
 func parseErrorBody(body []byte) (*APIError, bool) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	trimmed := trimJSON(body)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, false
 	}
 	var e errorBody
-	if json.Unmarshal(trimmed, &e) != nil || e.ErrCode == nil {
+	if json.Unmarshal(trimmed, &e) != nil {
 		return nil, false
 	}
-	return &APIError{Code: *e.ErrCode, Message: e.ErrMsg}, true
+	return e.apiError()
 }
 
 // Signatures and trailers of the image formats whose end can be checked
 // cheaply. The service sends JPEG, and PNG for transparent codes.
 const (
 	pngSignature = "\x89PNG\r\n\x1a\n"
-	pngTrailer   = "IEND\xaeB`\x82" // the IEND chunk's type and CRC
+	pngTrailer   = "\x00\x00\x00\x00IEND\xaeB`\x82" // the IEND chunk: length, type, CRC
 	jpegStart    = "\xff\xd8\xff"
 	jpegEnd      = "\xff\xd9" // EOI marker
 )
 
-// checkImage returns "" when body is a complete image, or why not. PNG and
-// JPEG must end with their end marker, which catches a body cut short;
+// checkImage returns "" when body is a complete image, or why not. A PNG
+// must hold its IEND chunk (bytes after it are allowed, as decoders ignore
+// them) and a JPEG must end with its end marker, which catches a body cut
+// short;
 // other formats recognised by http.DetectContentType (GIF, WebP, BMP, …)
 // are accepted as they are.
 func checkImage(body []byte) string {
 	switch {
 	case bytes.HasPrefix(body, []byte(pngSignature)):
-		if !bytes.HasSuffix(body, []byte(pngTrailer)) {
-			return "truncated PNG: no IEND chunk at the end"
+		if !bytes.Contains(body[len(pngSignature):], []byte(pngTrailer)) {
+			return "truncated PNG: no IEND chunk"
 		}
 		return ""
 	case bytes.HasPrefix(body, []byte(jpegStart)):

@@ -9,13 +9,11 @@ import (
 
 // shouldRetry reports whether err, the outcome of attempt number attempt
 // (from 1), is worth another attempt: a transport error, HTTP 5xx or errcode
-// -1, while attempts remain and ctx is live. Validation errors, other API
-// errors and oversized bodies are final.
-func (o *options) shouldRetry(ctx context.Context, err error, attempt int) bool {
-	if attempt >= o.maxAttempts || ctx.Err() != nil {
-		return false
-	}
-	return isRetryable(err)
+// -1, while attempts remain. Validation errors, other API errors and
+// oversized bodies are final. Whether ctx has ended is left to wait, so a
+// cancelled call always ends with ctx's error, whichever answer came first.
+func (o *options) shouldRetry(err error, attempt int) bool {
+	return attempt < o.maxAttempts && isRetryable(err)
 }
 
 // isRetryable classifies err regardless of attempts and ctx.

@@ -124,23 +124,27 @@ func NewStableTokenSource(appID, appSecret string, opts ...Option) *StableTokenS
 	}
 }
 
-// Token returns a cached access_token, or fetches one. Errors from the token
-// endpoint are *APIError (for example 40125, a wrong secret) or
+// Token returns the cached access_token while it has not expired, or
+// fetches one. Inside the refresh margin it still returns the cached token
+// at once and starts a refresh in the background (one at a time); only a
+// caller with no unexpired token to be given waits for a fetch. Errors from
+// the token endpoint are *APIError (for example 40125, a wrong secret) or
 // *ResponseError; an error of ctx is returned when ctx ends first.
 func (s *StableTokenSource) Token(ctx context.Context) (string, error) {
 	if s.opts.baseErr != nil {
 		return "", s.opts.baseErr
 	}
-	if t := s.cur.Load(); t != nil && s.now().Before(t.refreshAt) {
+	now := s.now()
+	if t := s.cur.Load(); t != nil && now.Before(t.refreshAt) {
 		return t.value, nil
 	}
 	s.mu.Lock()
-	if t := s.cur.Load(); t != nil && s.now().Before(t.refreshAt) {
-		s.mu.Unlock()
-		return t.value, nil
-	}
 	f := s.flight
 	if f == nil {
+		if t := s.cur.Load(); t != nil && now.Before(t.refreshAt) {
+			s.mu.Unlock()
+			return t.value, nil
+		}
 		f = &tokenFlight{done: make(chan struct{})}
 		s.flight = f
 		// Detached from ctx (values kept): the callers that join this
@@ -148,6 +152,9 @@ func (s *StableTokenSource) Token(ctx context.Context) (string, error) {
 		go s.refresh(context.WithoutCancel(ctx), f)
 	}
 	s.mu.Unlock()
+	if t := s.cur.Load(); t != nil && now.Before(t.expiresAt) {
+		return t.value, nil // still valid: never withheld while a refresh runs
+	}
 	select {
 	case <-f.done:
 		return f.value, f.err
@@ -244,8 +251,7 @@ type stableTokenRequest struct {
 type stableTokenResponse struct {
 	AccessToken string `json:"access_token"`
 	ExpiresIn   int64  `json:"expires_in"`
-	ErrCode     int    `json:"errcode"`
-	ErrMsg      string `json:"errmsg"`
+	errorBody
 }
 
 // fetch asks the endpoint for a token, retrying what may pass.
@@ -261,8 +267,8 @@ func (s *StableTokenSource) fetch(ctx context.Context, force bool) (*cachedToken
 				slog.Bool("force_refresh", force), slog.Duration("expires_in", t.life))
 			return t, nil
 		}
-		err = redactError(err, s.secret)
-		if !s.opts.shouldRetry(ctx, err, attempt) {
+		err = s.redactor().error(err)
+		if !s.opts.shouldRetry(err, attempt) {
 			s.log(ctx, slog.LevelWarn, "wxacode: access token refresh failed", slog.String("error", err.Error()))
 			return nil, err
 		}
@@ -277,25 +283,29 @@ func (s *StableTokenSource) fetch(ctx context.Context, force bool) (*cachedToken
 func (s *StableTokenSource) fetchOnce(ctx context.Context, body []byte) (*cachedToken, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return nil, sanitizeURLError(err)
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.opts.httpClient.Do(req)
 	if err != nil {
-		return nil, sanitizeURLError(err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	ct := resp.Header.Get("Content-Type")
+	if isRedirect(resp.StatusCode) {
+		drain(resp.Body)
+		return nil, redirectError(resp)
+	}
 	data, err := readBody(resp, MaxJSONBytes)
 	if err != nil {
 		return nil, err
 	}
 	var out stableTokenResponse
-	if err := json.Unmarshal(data, &out); err != nil {
+	if err := json.Unmarshal(trimJSON(data), &out); err != nil {
 		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: "token response is not JSON"}
 	}
-	if out.ErrCode != 0 {
-		return nil, &APIError{Code: out.ErrCode, Message: out.ErrMsg}
+	if apiErr, ok := out.apiError(); ok && apiErr.Code != 0 {
+		return nil, apiErr
 	}
 	if resp.StatusCode/100 != 2 {
 		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: "token request failed"}
@@ -306,10 +316,22 @@ func (s *StableTokenSource) fetchOnce(ctx context.Context, body []byte) (*cached
 	if out.ExpiresIn <= 0 {
 		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: "token response has no positive expires_in"}
 	}
-	life := time.Duration(out.ExpiresIn) * time.Second
+	// A life beyond a day is no real token's; capping it keeps the
+	// Duration from overflowing (which would refetch on every call).
+	life := time.Duration(min(out.ExpiresIn, maxTokenLife)) * time.Second
 	now := s.now()
 	return &cachedToken{value: out.AccessToken, refreshAt: now.Add(life - refreshMargin(life)), expiresAt: now.Add(life), life: life}, nil
 }
+
+// maxTokenLife caps expires_in, in seconds: 24 hours.
+const maxTokenLife = 24 * 60 * 60
+
+// redactor removes the AppSecret, and any credential parameter, from errors.
+func (s *StableTokenSource) redactor() redactor { return newRedactor("", s.secret) }
+
+// credentials returns what a Client using s must also keep out of its
+// errors: a service may echo the AppSecret anywhere.
+func (s *StableTokenSource) credentials() []string { return []string{s.secret} }
 
 // refreshMargin is how long before the end of life a token is refreshed:
 // 5 minutes, but never more than a fifth of its life, so a token handed out

@@ -111,6 +111,24 @@ func numbered(expiresIn int) func(stableTokenRequest, int) (int, string) {
 	}
 }
 
+// waitRefresh waits until no refresh of s is in flight.
+func waitRefresh(t *testing.T, s *StableTokenSource) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		idle := s.flight == nil
+		s.mu.Unlock()
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("refresh still in flight after 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func mustToken(t *testing.T, s TokenSource) string {
 	t.Helper()
 	tok, err := s.Token(context.Background())
@@ -155,9 +173,18 @@ func TestStableTokenCachingAndMargin(t *testing.T) {
 			if got := len(e.requests()); got != 1 {
 				t.Fatalf("requests before the margin = %d, want 1", got)
 			}
+			// From the refresh point the cached token, still valid, is
+			// served at once while a new one is fetched in the background.
 			clock.Set(tc.refetched)
+			if got := mustToken(t, s); got != "token-1" && got != "token-2" {
+				t.Errorf("at %v: Token = %q, want token-1 or token-2", tc.refetched, got)
+			}
+			waitRefresh(t, s)
+			if got := len(e.requests()); got != 2 {
+				t.Errorf("requests from the refresh point = %d, want 2", got)
+			}
 			if got := mustToken(t, s); got != "token-2" {
-				t.Errorf("at %v: Token = %q, want token-2", tc.refetched, got)
+				t.Errorf("at %v after the refresh: Token = %q, want token-2", tc.refetched, got)
 			}
 		})
 	}
@@ -334,13 +361,16 @@ func TestStableTokenServesCachedTokenWhenRefreshFails(t *testing.T) {
 	if got := mustToken(t, s); got != "good" {
 		t.Errorf("Token = %q, want the still valid cached token", got)
 	}
+	waitRefresh(t, s)
 	clock.Advance(10 * time.Second)
 	mustToken(t, s)
+	waitRefresh(t, s)
 	if got := len(e.requests()); got != 2 {
 		t.Errorf("token requests = %d, want 2: no new try within 30 s of a failed refresh", got)
 	}
 	clock.Advance(30 * time.Second)
 	mustToken(t, s)
+	waitRefresh(t, s)
 	if got := len(e.requests()); got != 3 {
 		t.Errorf("token requests = %d, want 3: tried again after 30 s", got)
 	}

@@ -35,7 +35,7 @@ func (c *Client) post(ctx context.Context, token string, r *Request) ([]byte, er
 
 	resp, err := c.opts.httpClient.Do(req)
 	if err != nil {
-		return nil, sanitizeURLError(err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	return parseImageResponse(resp)
@@ -59,7 +59,7 @@ func (c *Client) urlFor(token string) (*url.URL, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, sanitizeURLError(err)
+		return nil, err
 	}
 	c.lastURL.Store(&tokenURL{token: token, u: u})
 	return u, nil

@@ -37,6 +37,8 @@ const unlimitedPath = "/wxa/getwxacodeunlimit"
 type Client struct {
 	ts          TokenSource
 	invalidator TokenInvalidator // ts, when it implements it
+	tokenParam  string           // the query parameter of the token
+	credentials []string         // what ts knows that must stay secret too
 	endpoint    string           // base URL, path and query up to the token's value
 	cloudRun    bool             // the open-API service adds the token: none is sent
 	opts        options
@@ -59,6 +61,9 @@ func NewClient(ts TokenSource, opts ...Option) *Client {
 	if n, ok := ts.(TokenParamNamer); ok {
 		param = n.TokenParamName()
 	}
+	if h, ok := ts.(interface{ credentials() []string }); ok {
+		c.credentials = h.credentials()
+	}
 	c.init(param)
 	return c
 }
@@ -66,6 +71,7 @@ func NewClient(ts TokenSource, opts ...Option) *Client {
 // init derives what every call shares: the endpoint up to the token's
 // value (or the whole URL when no token is sent) and the header value.
 func (c *Client) init(tokenParam string) {
+	c.tokenParam = tokenParam
 	var q []string
 	if c.opts.fromAppID != "" {
 		q = append(q, "from_appid="+url.QueryEscape(c.opts.fromAppID))
@@ -126,7 +132,7 @@ func (c *Client) GetUnlimited(ctx context.Context, r Request) ([]byte, error) {
 		if err == nil {
 			return img, nil
 		}
-		err = c.explain(redactError(err, token))
+		err = c.explain(c.redact(err, token))
 		var apiErr *APIError
 		if errors.As(err, &apiErr) {
 			c.log(ctx, slog.LevelWarn, "wxacode: API error", slog.Int("errcode", apiErr.Code), slog.String("rid", apiErr.RequestID()))
@@ -140,7 +146,7 @@ func (c *Client) GetUnlimited(ctx context.Context, r Request) ([]byte, error) {
 				continue
 			}
 		}
-		if !c.opts.shouldRetry(ctx, err, attempt) {
+		if !c.opts.shouldRetry(err, attempt) {
 			return nil, err
 		}
 		c.log(ctx, slog.LevelDebug, "wxacode: retrying", slog.Int("attempt", attempt), slog.String("error", err.Error()))
@@ -158,9 +164,15 @@ func (c *Client) token(ctx context.Context) (string, error) {
 	}
 	token, err := c.ts.Token(ctx)
 	if err != nil {
-		return "", &TokenError{Err: err}
+		return "", c.redact(&TokenError{Err: err}, "")
 	}
 	return token, nil
+}
+
+// redact removes token, the source's own credentials and the value of any
+// credential parameter from err.
+func (c *Client) redact(err error, token string) error {
+	return newRedactor(c.tokenParam, append([]string{token}, c.credentials...)...).error(err)
 }
 
 func (c *Client) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {

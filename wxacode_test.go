@@ -549,8 +549,12 @@ func TestDefaultHTTPClientIsPrivate(t *testing.T) {
 	if a.opts.httpClient.Timeout <= 0 {
 		t.Error("default client has no timeout")
 	}
-	own := &http.Client{}
-	if got := NewClient(StaticToken("x"), WithHTTPClient(own)).opts.httpClient; got != own {
+	own := &http.Client{Transport: &http.Transport{}, Timeout: time.Minute}
+	got := NewClient(StaticToken("x"), WithHTTPClient(own)).opts.httpClient
+	if got.Transport != own.Transport || got.Timeout != own.Timeout {
 		t.Error("WithHTTPClient ignored")
+	}
+	if own.CheckRedirect != nil {
+		t.Error("WithHTTPClient changed the caller's client")
 	}
 }
