@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,5 +128,147 @@ func TestClientRateLimitCountsRetries(t *testing.T) {
 	// Three requests at one a second: the first is free, two wait.
 	if len(s.waits) != 2 {
 		t.Errorf("limiter waits = %v, want 2 (every attempt takes a turn)", s.waits)
+	}
+}
+
+// manualClock is a clock whose sleepers wake only when the test advances
+// it, so that concurrent waits on the limiter are deterministic.
+type manualClock struct {
+	mu       sync.Mutex
+	now      time.Time
+	sleepers map[chan struct{}]time.Time
+}
+
+func newManualClock() *manualClock {
+	return &manualClock{now: clockStart, sleepers: map[chan struct{}]time.Time{}}
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) sleep(ctx context.Context, d time.Duration) error {
+	ch := make(chan struct{})
+	c.mu.Lock()
+	c.sleepers[ch] = c.now.Add(d)
+	c.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.sleepers, ch)
+		c.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	for ch, at := range c.sleepers {
+		if !at.After(c.now) {
+			delete(c.sleepers, ch)
+			close(ch)
+		}
+	}
+}
+
+func (c *manualClock) sleeping() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sleepers)
+}
+
+// TestRateLimiterHoldsUnderCancellation: ten callers queue and cancel
+// while ten others wait behind them and ten more come later. No second
+// sees more than n + burst turns, and the cancelled callers' turns go to
+// those behind them, not to anyone twice.
+func TestRateLimiterHoldsUnderCancellation(t *testing.T) {
+	const n = 10 // a second; burst 1
+	l := newRateLimiter(n, time.Second)
+	clock := newManualClock()
+	l.now, l.sleep = clock.Now, clock.sleep
+
+	var mu sync.Mutex
+	var granted []time.Time
+	var done atomic.Int64
+	started := 0
+	start := func(ctx context.Context) {
+		started++
+		go func() {
+			if l.wait(ctx) == nil {
+				mu.Lock()
+				granted = append(granted, clock.Now())
+				mu.Unlock()
+			}
+			done.Add(1)
+		}()
+	}
+	queued := func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.queue)
+	}
+	// settle waits until every caller has either returned or is queued,
+	// with the head asleep on the clock.
+	settle := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			q := queued()
+			if int(done.Load())+q == started && clock.sleeping() == min(q, 1) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("limiter did not settle: %d started, %d done, %d queued, %d sleeping", started, done.Load(), q, clock.sleeping())
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+
+	start(context.Background()) // takes the burst at once
+	settle()
+	cancelCtx, cancel := context.WithCancel(context.Background())
+	for range n {
+		start(cancelCtx)
+		settle()
+	}
+	for range n {
+		start(context.Background())
+		settle()
+	}
+	cancel()
+	settle()
+	for range n {
+		start(context.Background())
+		settle()
+	}
+	for range 400 { // 4 s in steps of 10 ms
+		clock.Advance(10 * time.Millisecond)
+		settle()
+	}
+
+	if got, want := len(granted), 1+2*n; got != want {
+		t.Fatalf("%d turns granted, want %d", got, want)
+	}
+	for i, at := range granted {
+		inWindow := 0
+		for _, other := range granted[i:] {
+			if other.Sub(at) < time.Second {
+				inWindow++
+			}
+		}
+		if inWindow > n+l.burst {
+			t.Errorf("%d turns in the second from %v, want at most %d", inWindow, at.Sub(clockStart), n+l.burst)
+		}
+	}
+	// The cancelled callers' turns were given back: the 20 that waited
+	// were done within 2 s, not pushed behind turns nobody used.
+	if last := granted[len(granted)-1].Sub(clockStart); last > 2*time.Second {
+		t.Errorf("last turn at %v, want by 2s: cancelled turns were not given back", last)
 	}
 }

@@ -488,3 +488,70 @@ func TestNoLoggingByDefault(t *testing.T) {
 		t.Error("a StableTokenSource logs by default")
 	}
 }
+
+// TestValidTokenIsNeverWithheld: inside the refresh margin, while the
+// refresh hangs, every caller gets the cached token at once, and one
+// refresh runs; only once the token has expired do callers wait.
+func TestValidTokenIsNeverWithheld(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	s, e, clock := newStable(t, func(_ stableTokenRequest, n int) (int, string) {
+		if n > 1 {
+			<-release // the refresh hangs
+		}
+		return 200, tokenJSON("token-"+strconv.Itoa(n), 7200)
+	})
+	mustToken(t, s)
+	clock.Set(7000 * time.Second) // inside the 5-minute margin
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got, err := s.Token(ctx)
+		cancel()
+		if err != nil || got != "token-1" {
+			t.Fatalf("Token = %q, %v; want the cached token-1 at once", got, err)
+		}
+	}
+	clock.Set(7199 * time.Second) // the last second of its life
+	if got := mustToken(t, s); got != "token-1" {
+		t.Fatalf("Token = %q, want token-1", got)
+	}
+	clock.Set(7200 * time.Second) // expired: now a caller must wait
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_, err := s.Token(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Token after expiry with a hanging refresh: err = %v, want the ctx deadline", err)
+	}
+	if got := len(e.requests()); got != 2 {
+		t.Errorf("token requests = %d, want 2: one refresh at a time", got)
+	}
+	once.Do(func() { close(release) })
+	waitRefresh(t, s)
+	if got := mustToken(t, s); got != "token-2" {
+		t.Errorf("Token = %q after the refresh, want token-2", got)
+	}
+}
+
+// TestHugeExpiresInIsCapped: expires_in too large for a time.Duration is
+// capped at a day, so the token is cached instead of refetched each call.
+func TestHugeExpiresInIsCapped(t *testing.T) {
+	s, e, clock := newStable(t, func(_ stableTokenRequest, n int) (int, string) {
+		return 200, `{"access_token":"token-` + strconv.Itoa(n) + `","expires_in":9300000000}`
+	})
+	for _, at := range []time.Duration{0, time.Minute, 20 * time.Hour} {
+		clock.Set(at)
+		if got := mustToken(t, s); got != "token-1" {
+			t.Errorf("at %v: Token = %q, want the cached token-1", at, got)
+		}
+	}
+	if got := len(e.requests()); got != 1 {
+		t.Errorf("token requests = %d, want 1", got)
+	}
+	clock.Set(24 * time.Hour) // past the cap
+	mustToken(t, s)
+	waitRefresh(t, s)
+	if got := len(e.requests()); got != 2 {
+		t.Errorf("token requests after a day = %d, want 2", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -110,6 +111,11 @@ func TestResponses(t *testing.T) {
 		{"truncated jpeg", 200, "image/jpeg", jpg[:len(jpg)/2], nil, 0, "truncated JPEG"},
 		{"image with error status", 500, "image/jpeg", jpg, nil, 0, "HTTP 500"},
 		{"json without errcode", 200, "application/json", []byte(`{"hello":1}`), nil, 0, "neither an image nor a JSON error"},
+		{"errcode as a string of digits", 200, "application/json", []byte(`{"errcode":"41030","errmsg":"invalid page"}`), nil, 41030, ""},
+		{"errmsg that is not a string", 200, "application/json", []byte(`{"errcode":40097,"errmsg":{"detail":1}}`), nil, 40097, ""},
+		{"byte order mark before the json", 200, "application/json", []byte("\xef\xbb\xbf{\"errcode\":40129,\"errmsg\":\"invalid scene\"}"), nil, 40129, ""},
+		{"png with bytes after IEND", 200, "image/png", append(append([]byte{}, pngImg...), "trailing"...), append(append([]byte{}, pngImg...), "trailing"...), 0, ""},
+		{"errcode that is not a number", 200, "application/json", []byte(`{"errcode":"abc"}`), nil, 0, "neither an image nor a JSON error"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -556,5 +562,56 @@ func TestDefaultHTTPClientIsPrivate(t *testing.T) {
 	}
 	if own.CheckRedirect != nil {
 		t.Error("WithHTTPClient changed the caller's client")
+	}
+}
+
+// TestRedirectsAreNeverFollowed: a 3xx from the API host, for the code or
+// the token, comes back as a *ResponseError with its status, is not
+// retried, and the other host receives nothing, whatever HTTP client is used.
+func TestRedirectsAreNeverFollowed(t *testing.T) {
+	var elsewhere atomic.Int64
+	other := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		_, _ = io.WriteString(w, tokenJSON("stolen", 7200))
+	}))
+	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		for _, custom := range []bool{false, true} {
+			for _, target := range []string{"code", "token"} {
+				name := fmt.Sprintf("%d %s custom-client=%v", status, target, custom)
+				t.Run(name, func(t *testing.T) {
+					var calls atomic.Int64
+					api := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						calls.Add(1)
+						http.Redirect(w, r, other.URL+r.URL.RequestURI(), status)
+					}))
+					var opts []Option
+					own := &http.Client{}
+					if custom {
+						opts = append(opts, WithHTTPClient(own))
+					}
+					opts = append(opts, WithBaseURL(api.URL), fastRetries())
+					var err error
+					if target == "code" {
+						_, err = NewClient(StaticToken(testToken), opts...).GetUnlimited(context.Background(), Request{Scene: "a=1"})
+					} else {
+						_, err = NewStableTokenSource(testAppID, testSecret, opts...).Token(context.Background())
+					}
+					var respErr *ResponseError
+					if !errors.As(err, &respErr) || respErr.StatusCode != status {
+						t.Fatalf("err = %v, want a *ResponseError with status %d", err, status)
+					}
+					if got := calls.Load(); got != 1 {
+						t.Errorf("API host called %d times, want 1 (a redirect is not retried)", got)
+					}
+					if got := elsewhere.Load(); got != 0 {
+						t.Errorf("the other host received %d requests", got)
+					}
+					if own.CheckRedirect != nil {
+						t.Error("the caller's http.Client was changed")
+					}
+					assertClean(t, err, "", testToken, testSecret)
+				})
+			}
+		}
 	}
 }
