@@ -1,8 +1,10 @@
 package wxacodetest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -292,6 +294,10 @@ func (s *Server) withLatency(h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read the body first: net/http notices a client hanging up only
+		// once the body has been read.
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		t := time.NewTimer(s.cfg.latency)
 		defer t.Stop()
 		select {

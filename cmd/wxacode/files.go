@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -8,11 +9,16 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
-// tempPattern names files being written; they are renamed when complete,
-// so a final name only ever holds a whole image.
-const tempPattern = ".wxacode-*.tmp"
+// Temporary files are named tempPrefix…tempSuffix; they are renamed when
+// complete, so a final name only ever holds a whole image.
+const (
+	tempPrefix  = ".wxacode-"
+	tempSuffix  = ".tmp"
+	tempPattern = tempPrefix + "*" + tempSuffix
+)
 
 // fileBase maps a scene to a file name without extension, one to one:
 // bytes other than A-Z a-z 0-9 - _ and . become %XX (upper-case hex), and
@@ -48,26 +54,40 @@ func checkFilename(name string) (string, error) {
 	switch {
 	case base == "":
 		return "", errors.New("empty file name")
-	case strings.ContainsAny(base, `/\`+"\x00"), strings.HasPrefix(base, "."):
+	case strings.ContainsAny(base, `/\`), strings.HasPrefix(base, "."):
 		return "", fmt.Errorf("unsafe file name %q: one name, not starting with a dot, without / or \\", name)
+	case strings.ContainsFunc(base, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "", fmt.Errorf("file name %q holds a control character", name)
 	case len(base) > 200:
 		return "", fmt.Errorf("file name %q is too long", name)
 	}
 	return base, nil
 }
 
-// presentImage returns the name of an image already saved for base in
-// dir, or "".
+// presentImage returns the name of a complete image already saved for
+// base in dir, or "". Anything else under that name (a file cut short, an
+// HTML page, an empty file) does not count: the scene is minted again.
 func presentImage(dir, base string) string {
-	// The extensions wxacode.ImageExt gives: an image saved under any of
-	// them counts as present.
-	for _, ext := range []string{".jpg", ".png", ".gif", ".webp", ".bmp", ".bin"} {
-		fi, err := os.Stat(filepath.Join(dir, base+ext))
-		if err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+	for _, ext := range []string{".jpg", ".png"} {
+		data, err := os.ReadFile(filepath.Join(dir, base+ext))
+		if err == nil && completeImage(data) {
 			return base + ext
 		}
 	}
 	return ""
+}
+
+// completeImage reports whether data is a whole JPEG (SOI at the start, EOI
+// at the end, trailing padding allowed) or PNG (signature, IEND chunk):
+// the two formats the service answers.
+func completeImage(data []byte) bool {
+	switch {
+	case bytes.HasPrefix(data, []byte("\xff\xd8\xff")):
+		return bytes.HasSuffix(bytes.TrimRight(data, "\x00\r\n "), []byte("\xff\xd9"))
+	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
+		return bytes.Contains(data[8:], []byte("\x00\x00\x00\x00IEND\xaeB`\x82"))
+	}
+	return false
 }
 
 // writeAtomic writes data to dir/name through a temporary file that is
@@ -98,12 +118,44 @@ func writeAtomic(dir, name string, data []byte) error {
 	return nil
 }
 
-// removeStaleTemps deletes temporary files a killed run left behind.
+// staleTempAge is how old a temporary file must be to be taken for one a
+// killed run left: a live run writes one in milliseconds.
+const staleTempAge = time.Minute
+
+// removeStaleTemps deletes, in dir itself, temporary files that a killed
+// run left behind. dir is read as a name, never as a pattern, and files
+// younger than staleTempAge are left to whoever is writing them.
 func removeStaleTemps(dir string) {
-	matches, _ := filepath.Glob(filepath.Join(dir, tempPattern))
-	for _, m := range matches {
-		_ = os.Remove(m)
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, tempPrefix) || !strings.HasSuffix(name, tempSuffix) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTempAge {
+			_ = os.Remove(filepath.Join(dir, name))
+		}
 	}
+}
+
+// caseInsensitive reports whether dir treats file names that differ only
+// in case as one: it creates a file and looks for it under another case.
+func caseInsensitive(dir string) bool {
+	f, err := os.CreateTemp(dir, tempPrefix+"case-*"+tempSuffix)
+	if err != nil {
+		return false
+	}
+	name := f.Name()
+	_ = f.Close()
+	defer os.Remove(name)
+	base := filepath.Base(name)
+	other := strings.ToUpper(base)
+	if other == base {
+		return false
+	}
+	a, errA := os.Stat(name)
+	b, errB := os.Stat(filepath.Join(dir, other))
+	return errA == nil && errB == nil && os.SameFile(a, b)
 }
 
 // checkWritable makes sure dir exists (creating it if create is set) and

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +40,7 @@ func (f *codeFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.transparent, "transparent", false, "transparent background (the service then answers PNG)")
 	fs.BoolVar(&f.fake, "fake", false, "run against an embedded fake of the WeChat API (no credentials needed)")
 	fs.StringVar(&f.baseURL, "base-url", "", "API base URL, for proxies and test servers (default "+wxacode.DefaultBaseURL+")")
-	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "limit for one code, retries included")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "limit for each HTTP exchange with the API; time queued for the rate limit or between retries is not counted")
 }
 
 // newFlagSet returns a FlagSet that prints nothing itself: parse reports
@@ -101,10 +103,25 @@ func (f *codeFlags) check() error {
 	if f.timeout <= 0 {
 		return errors.New("-timeout must be positive")
 	}
+	if f.baseURL != "" {
+		if err := checkBaseURL(f.baseURL); err != nil {
+			return err
+		}
+	}
 	// The rules of the API, with the scene left out: it is per code.
 	probe := f.request("a", "")
 	if err := probe.Validate(); err != nil {
 		return err
+	}
+	return nil
+}
+
+// checkBaseURL accepts http:// or https:// URLs with a host and no query,
+// the base URLs the library accepts.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("-base-url %q must be http:// or https:// with a host, such as https://api.weixin.qq.com", raw)
 	}
 	return nil
 }
@@ -154,13 +171,20 @@ func (a *app) client(f *codeFlags, extra ...wxacode.Option) (*wxacode.Client, fu
 		cleanup = srv.Close
 		base, appID, secret, token = srv.URL, srv.AppID(), srv.AppSecret(), ""
 	}
-	opts := append([]wxacode.Option{wxacode.WithBaseURL(base)}, extra...)
+	// -timeout bounds each exchange, through the HTTP client: a deadline on
+	// the call's context would also run while the call waits for its turn
+	// under the rate limit.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = maxConcurrency
+	hc := &http.Client{Transport: transport, Timeout: f.timeout}
+	common := []wxacode.Option{wxacode.WithBaseURL(base), wxacode.WithHTTPClient(hc)}
+	opts := append(common, extra...)
 	var ts wxacode.TokenSource
 	switch {
 	case token != "":
 		ts = wxacode.StaticToken(token)
 	case appID != "" && secret != "":
-		ts = wxacode.NewStableTokenSource(appID, secret, wxacode.WithBaseURL(base))
+		ts = wxacode.NewStableTokenSource(appID, secret, common...)
 	default:
 		cleanup()
 		return nil, nil, errors.New("no credentials: set WECHAT_APPID and WECHAT_SECRET, or WECHAT_ACCESS_TOKEN, or use -fake")

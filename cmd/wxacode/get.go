@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -48,7 +49,14 @@ func (a *app) get(ctx context.Context, args []string) int {
 		return a.usageError("wxacode get", err)
 	}
 	if *out != "-" {
-		// Before spending a call: the directory must exist and take files.
+		// Before spending a call: -o names a file, in a directory that
+		// exists and takes files.
+		if strings.HasSuffix(*out, "/") || strings.HasSuffix(*out, string(filepath.Separator)) {
+			return a.usageError("wxacode get", fmt.Errorf("-o %s names a directory; give a file name, such as %s", *out, filepath.Join(*out, "code.jpg")))
+		}
+		if fi, err := os.Stat(*out); err == nil && fi.IsDir() {
+			return a.usageError("wxacode get", fmt.Errorf("-o %s is a directory; give a file name, such as %s", *out, filepath.Join(*out, "code.jpg")))
+		}
 		if err := checkWritable(filepath.Dir(*out), false); err != nil {
 			return a.usageError("wxacode get", err)
 		}
@@ -59,8 +67,6 @@ func (a *app) get(ctx context.Context, args []string) int {
 	}
 	defer cleanup()
 
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
 	img, err := client.GetUnlimited(ctx, req)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "wxacode get: %s\n", strings.TrimPrefix(err.Error(), "wxacode: "))

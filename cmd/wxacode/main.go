@@ -35,6 +35,7 @@ const (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	a := &app{
+		stdin:    os.Stdin,
 		stdout:   os.Stdout,
 		stderr:   os.Stderr,
 		getenv:   os.Getenv,
@@ -48,20 +49,24 @@ func main() {
 // app is one run of the command, with its outside world made explicit so
 // that tests run it in-process.
 type app struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	terminal       bool // stderr is a terminal: show live progress
 
 	// Test hooks; zero values mean the real thing.
-	afterEach    func(settled int) // batch: after each scene is settled
-	quotaBackoff time.Duration     // batch: first pause after 45009/45011
+	afterEach       func(settled int)     // batch: after each scene is settled
+	quotaBackoff    time.Duration         // batch: first pause after 45009/45011
+	quotaGiveUp     time.Duration         // batch: quota errors without a success that end the run
+	progressEvery   time.Duration         // batch: progress lines when stderr is not a terminal
+	caseInsensitive func(dir string) bool // batch: whether dir ignores case in names
 }
 
 const usage = `wxacode mints WeChat mini program codes (getUnlimitedQRCode).
 
 Usage:
   wxacode get   -scene S -o FILE [code flags]
-  wxacode batch -in FILE -out DIR [-concurrency N] [-rate N/min] [code flags]
+  wxacode batch -in FILE -out DIR [-concurrency N] [-rate N/min] [-force] [code flags]
 
 Code flags (both commands):
   -page P             page to open, e.g. pages/item/index (default: home page)
@@ -73,7 +78,8 @@ Code flags (both commands):
   -transparent        transparent background (the service then answers PNG)
   -fake               run against an embedded fake of the WeChat API (no credentials)
   -base-url URL       API base URL, for proxies and test servers
-  -timeout D          limit for one code, retries included (default 30s)
+  -timeout D          limit for each HTTP exchange with the API (default 30s);
+                      time queued for the rate limit or between retries is not counted
 
 Credentials (environment only; never flags):
   WECHAT_APPID + WECHAT_SECRET   tokens from the stable_token endpoint

@@ -5,30 +5,39 @@ import (
 	"time"
 )
 
-// progressEvery is how often the live progress line is redrawn.
+// progressEvery is how often the live progress line is redrawn on a
+// terminal.
 const progressEvery = 500 * time.Millisecond
 
-// showProgress redraws a progress line on stderr while stderr is a
-// terminal (done/total, rate, errors, ETA), and returns a function that
-// stops it and ends the line. Elsewhere (logs, CI) only the final summary
-// is printed.
+// showProgress reports progress on stderr until the returned function is
+// called: on a terminal, one line redrawn in place twice a second; in a log
+// (stderr not a terminal), one line every 30 s, so a long run is not
+// silent. Each says done/total, rate, failures and ETA.
 func (r *batchRun) showProgress(start time.Time) (stop func()) {
-	if !r.app.terminal || r.total == 0 {
+	if r.total == 0 {
 		return func() {}
+	}
+	// In place on a terminal (padded to wipe a longer line before it), a
+	// line each time in a log.
+	every, prefix, end := orDefault(r.app.progressEvery, logProgressEvery), "wxacode batch: progress: ", "\n"
+	if r.app.terminal {
+		every, prefix, end = progressEvery, "\r", "   "
 	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(progressEvery)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
-				fmt.Fprintf(r.app.stderr, "\r%s\n", r.progressLine(start))
+				if r.app.terminal {
+					fmt.Fprintf(r.app.stderr, "\r%s   \n", r.progressLine(start))
+				}
 				return
 			case <-t.C:
-				fmt.Fprintf(r.app.stderr, "\r%s", r.progressLine(start))
+				fmt.Fprintf(r.app.stderr, "%s%s%s", prefix, r.progressLine(start), end)
 			}
 		}
 	}()
@@ -47,5 +56,5 @@ func (r *batchRun) progressLine(start time.Time) string {
 	if rate > 0 {
 		eta = time.Duration(float64(r.total-settled) / rate * float64(time.Second)).Round(time.Second).String()
 	}
-	return fmt.Sprintf("%d/%d done, %.1f/s, %d errors, ETA %s   ", settled, r.total, rate, failed, eta)
+	return fmt.Sprintf("%d/%d done, %.1f/s, %d errors, ETA %s", settled, r.total, rate, failed, eta)
 }

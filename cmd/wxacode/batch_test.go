@@ -1,0 +1,400 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-wxacode/wxacode/wxacodetest"
+)
+
+// TestBatchInputFormats: through the built command, every header form
+// mints its data rows and never the header itself; one scene per line
+// otherwise; "-in -" reads standard input.
+func TestBatchInputFormats(t *testing.T) {
+	tests := []struct {
+		name, input string
+		want        map[string]string // file -> page of the code in it
+		warn        string            // a line stderr must hold
+	}{
+		{"page,scene", "page,scene\npages/a,s=1\n,s=2\n", map[string]string{"s%3D1.jpg": "pages/a", "s%3D2.jpg": ""}, ""},
+		{"scene alone", "scene\ns=1\n", map[string]string{"s%3D1.jpg": ""}, ""},
+		{"semicolons and BOM", "\xef\xbb\xbfScene;Page\ns=1;pages/b\n", map[string]string{"s%3D1.jpg": "pages/b"}, ""},
+		{"tabs, quoted", "\"filename\"\t\"scene\"\nposter\ts=1\n", map[string]string{"poster.jpg": ""}, ""},
+		{"failures.csv fed back", "scene,errcode,errmsg\ns=1,41030,\"invalid page, rid: 1\"\n", map[string]string{"s%3D1.jpg": ""}, "ignoring the input's unknown columns: errcode, errmsg"},
+		{"one scene per line", "s=1\r\nscene=2\n\n", map[string]string{"s%3D1.jpg": "", "scene%3D2.jpg": ""}, ""},
+	}
+	for _, tc := range tests {
+		for _, stdin := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s stdin=%v", tc.name, stdin), func(t *testing.T) {
+				srv, env := fakeEnv(t)
+				out := filepath.Join(t.TempDir(), "codes")
+				in, input := writeFile(t, "in.csv", tc.input), ""
+				if stdin {
+					in, input = "-", tc.input
+				}
+				res := runBinary(t, env, input, "batch", "-base-url", srv.URL, "-in", in, "-out", out)
+				if res.code != exitOK {
+					t.Fatalf("exit %d: %s", res.code, res.stderr)
+				}
+				if got := len(srv.Requests()); got != len(tc.want) {
+					t.Errorf("%d calls, want %d", got, len(tc.want))
+				}
+				for name, page := range tc.want {
+					data, err := os.ReadFile(filepath.Join(out, name))
+					if err != nil {
+						t.Fatalf("%s: %v (dir holds %v)", name, err, dirNames(t, out))
+					}
+					if code, err := wxacodetest.ReadCode(data); err != nil || code.Page != page {
+						t.Errorf("%s: page %q, %v; want %q", name, code.Page, err, page)
+					}
+				}
+				if tc.warn != "" && strings.Count(res.stderr, tc.warn) != 1 {
+					t.Errorf("stderr = %q, want one line %q", res.stderr, tc.warn)
+				}
+			})
+		}
+	}
+}
+
+// TestBatchTimeoutExcludesTheQueue: 8 scenes at 120 a minute take about
+// 3 s, longer than -timeout 2s: waiting for the rate limiter must not count.
+func TestBatchTimeoutExcludesTheQueue(t *testing.T) {
+	srv, env := fakeEnv(t)
+	in := writeFile(t, "s.txt", "a=1\na=2\na=3\na=4\na=5\na=6\na=7\na=8\n")
+	out := filepath.Join(t.TempDir(), "codes")
+	res := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", in, "-out", out, "-rate", "120/min", "-concurrency", "8", "-timeout", "2s")
+	if res.code != exitOK {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if got := len(listImages(t, out)); got != 8 {
+		t.Errorf("%d images, want 8", got)
+	}
+}
+
+// TestBatchQuota: quota errors pause the run and the scene is tried again,
+// however many times; after the give-up time without a success the run
+// stops, names what is left, and fails nothing for quota.
+func TestBatchQuota(t *testing.T) {
+	hooks := func(a *app) {
+		a.quotaBackoff = time.Millisecond
+		a.quotaGiveUp = 300 * time.Millisecond
+	}
+	t.Run("outlasted", func(t *testing.T) {
+		srv, env := fakeEnv(t)
+		in := writeFile(t, "s.txt", "a=1\nb=2\n")
+		out := filepath.Join(t.TempDir(), "codes")
+		srv.FailNext(12, 45011) // twice the tries the command used to allow
+		res := runCLI(context.Background(), t, env, hooks, "batch", "-base-url", srv.URL, "-in", in, "-out", out)
+		if res.code != exitOK {
+			t.Fatalf("exit %d: %s", res.code, res.stderr)
+		}
+		if got := len(listImages(t, out)); got != 2 {
+			t.Errorf("%d images, want 2", got)
+		}
+	})
+	t.Run("exhausted", func(t *testing.T) {
+		srv, env := fakeEnv(t)
+		in := writeFile(t, "s.txt", "a=1\nb=2\nc=3\nbad scene\n")
+		out := filepath.Join(t.TempDir(), "codes")
+		srv.FailNext(1_000_000, 45009)
+		res := runCLI(context.Background(), t, env, hooks, "batch", "-base-url", srv.URL, "-in", in, "-out", out)
+		if res.code != exitFailed {
+			t.Fatalf("exit %d, want 1: %s", res.code, res.stderr)
+		}
+		if want := "quota exhausted: 3 scenes left; run the same command later"; strings.Count(res.stderr, want) != 1 {
+			t.Errorf("stderr = %q, want one line %q", res.stderr, want)
+		}
+		fails := readFailures(t, filepath.Join(out, failuresFile))
+		if len(fails) != 1 || fails["bad scene"] == ([2]string{}) {
+			t.Errorf("failures = %v, want only the invalid scene: unsent scenes are not failures", fails)
+		}
+	})
+}
+
+// TestBadFlagsFailBeforeWork: unusable flags exit 2 with one line, before
+// any call and before the output directory is made.
+func TestBadFlagsFailBeforeWork(t *testing.T) {
+	srv, env := fakeEnv(t)
+	dir := t.TempDir()
+	in := writeFile(t, "s.txt", "a=1\n")
+	out := filepath.Join(dir, "codes")
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"get, base URL without scheme", env, []string{"get", "-base-url", "127.0.0.1:1", "-scene", "a=1", "-o", filepath.Join(dir, "a.jpg")}, "-base-url"},
+		{"batch, base URL without scheme", env, []string{"batch", "-base-url", "127.0.0.1:1", "-in", in, "-out", out}, "-base-url"},
+		{"batch, ftp base URL", env, []string{"batch", "-base-url", "ftp://example.com", "-in", in, "-out", out}, "-base-url"},
+		{"get, base URL with a query", env, []string{"get", "-base-url", srv.URL + "?x=1", "-scene", "a=1", "-o", filepath.Join(dir, "a.jpg")}, "-base-url"},
+		{"get -o DIR", env, []string{"get", "-base-url", srv.URL, "-scene", "a=1", "-o", dir}, "directory"},
+		{"get -o DIR/", env, []string{"get", "-base-url", srv.URL, "-scene", "a=1", "-o", dir + "/"}, "directory"},
+		{"batch without credentials", nil, []string{"batch", "-base-url", srv.URL, "-in", in, "-out", out}, "no credentials"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runBinary(t, tc.env, "", tc.args...)
+			if res.code != exitUsage || strings.Count(res.stderr, "\n") != 1 || !strings.Contains(res.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and one line about %q", res.code, res.stderr, tc.want)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("the output directory was made")
+			}
+			if n := len(srv.Requests()); n != 0 {
+				t.Errorf("%d calls made", n)
+			}
+			if names := dirNames(t, dir); slices.ContainsFunc(names, func(n string) bool { return n != "s.txt" && n != "codes" }) {
+				t.Errorf("files left in the directory: %v", names)
+			}
+		})
+	}
+}
+
+// TestBatchOwnsItsDirectory: a second run into a directory a live run
+// holds exits 2; a run killed with SIGKILL does not block the next one.
+func TestBatchOwnsItsDirectory(t *testing.T) {
+	slow := wxacodetest.NewServer(wxacodetest.WithLatency(time.Minute))
+	t.Cleanup(slow.Close)
+	slowEnv := map[string]string{"WECHAT_APPID": slow.AppID(), "WECHAT_SECRET": slow.AppSecret()}
+	in := writeFile(t, "s.txt", "a=1\n")
+	out := filepath.Join(t.TempDir(), "codes")
+
+	first := command(t, slowEnv, "", "batch", "-base-url", slow.URL, "-in", in, "-out", out)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = first.Process.Kill(); _ = first.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for slow.Conns() == 0 { // it reached the network: it holds the lock
+		if time.Now().After(deadline) {
+			t.Fatal("the first run never called the API")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	srv, env := fakeEnv(t)
+	second := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", in, "-out", out)
+	if second.code != exitUsage || strings.Count(second.stderr, "\n") != 1 || !strings.Contains(second.stderr, "in use by another wxacode batch") {
+		t.Errorf("second run: exit %d, stderr %q; want 2 and one line saying the directory is in use", second.code, second.stderr)
+	}
+	if len(srv.Requests()) != 0 {
+		t.Error("the second run made calls")
+	}
+
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	third := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", in, "-out", out)
+	if third.code != exitOK {
+		t.Errorf("after the holder was killed: exit %d, stderr %q; want 0", third.code, third.stderr)
+	}
+}
+
+// TestStaleTempsOnlyInTheDirectory: a directory whose name is a glob
+// pattern cleans only itself, and never a fresh temporary file.
+func TestStaleTempsOnlyInTheDirectory(t *testing.T) {
+	srv, env := fakeEnv(t)
+	root := t.TempDir()
+	out, sibling := filepath.Join(root, "codes[1]"), filepath.Join(root, "codes1")
+	old := time.Now().Add(-time.Hour)
+	for _, d := range []string{out, sibling} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(d, ".wxacode-123.tmp")
+		if err := os.WriteFile(p, []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := filepath.Join(out, ".wxacode-456.tmp")
+	if err := os.WriteFile(fresh, []byte("being written"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := writeFile(t, "s.txt", "a=1\n")
+	if res := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", in, "-out", out); res.code != exitOK {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, ".wxacode-123.tmp")); !os.IsNotExist(err) {
+		t.Error("the stale temporary file in the output directory was kept")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a fresh temporary file was removed")
+	}
+	if _, err := os.Stat(filepath.Join(sibling, ".wxacode-123.tmp")); err != nil {
+		t.Error("a temporary file in another directory was removed")
+	}
+}
+
+// TestOnlyCompleteImagesCount: a file cut short or not an image under a
+// scene's name is minted again; -force mints everything again.
+func TestOnlyCompleteImagesCount(t *testing.T) {
+	srv, env := fakeEnv(t)
+	in := writeFile(t, "s.txt", "a=1\na=2\na=3\na=4\n")
+	out := filepath.Join(t.TempDir(), "codes")
+	args := []string{"batch", "-base-url", srv.URL, "-in", in, "-out", out}
+	if res := runBinary(t, env, "", args...); res.code != exitOK {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	whole, err := os.ReadFile(filepath.Join(out, "a%3D2.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string][]byte{
+		"a%3D2.jpg": whole[:len(whole)/2],
+		"a%3D3.jpg": []byte("<html>not an image</html>"),
+		"a%3D4.jpg": {},
+	} {
+		if err := os.WriteFile(filepath.Join(out, name), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := len(srv.Requests())
+	res := runBinary(t, env, "", args...)
+	if res.code != exitOK || len(srv.Requests())-calls != 3 || !strings.Contains(res.stderr, "3 minted, 1 already present") {
+		t.Errorf("exit %d, %d calls, stderr %q; want the 3 broken files minted again", res.code, len(srv.Requests())-calls, res.stderr)
+	}
+	for _, name := range []string{"a%3D2.jpg", "a%3D3.jpg", "a%3D4.jpg"} {
+		if _, _, scene := decodeFile(t, filepath.Join(out, name)); scene != strings.Replace(strings.TrimSuffix(name, ".jpg"), "%3D", "=", 1) {
+			t.Errorf("%s holds %q", name, scene)
+		}
+	}
+	calls = len(srv.Requests())
+	if res := runBinary(t, env, "", append(args, "-force")...); res.code != exitOK || len(srv.Requests())-calls != 4 {
+		t.Errorf("-force: exit %d, %d calls; want 4", res.code, len(srv.Requests())-calls)
+	}
+}
+
+// TestPlanningRejectsWithoutSideEffects: a rejected row does not make a
+// later valid row of its scene a duplicate; control characters in file
+// names are rejected; a 1 MiB line fails alone.
+func TestPlanningRejectsWithoutSideEffects(t *testing.T) {
+	srv, env := fakeEnv(t)
+	long := strings.Repeat("x", 1<<20)
+	csvIn := writeFile(t, "in.csv", "scene,filename\ns=1,\"a\x01b\"\ns=2,\"del\x7f\"\ns=1,\ns=2,poster\n")
+	linesIn := writeFile(t, "in.txt", "a=1\n"+long+"\nb=2\n")
+	for _, tc := range []struct {
+		name, in  string
+		wantFiles []string
+		wantFail  []string
+	}{
+		{"csv", csvIn, []string{"poster.jpg", "s%3D1.jpg"}, []string{"s=1", "s=2"}},
+		{"over-long line", linesIn, []string{"a%3D1.jpg", "b%3D2.jpg"}, []string{long}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "codes")
+			res := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", tc.in, "-out", out)
+			if res.code != exitFailed {
+				t.Fatalf("exit %d, want 1: %s", res.code, res.stderr[:min(len(res.stderr), 500)])
+			}
+			if got := listImages(t, out); !slices.Equal(got, tc.wantFiles) {
+				t.Errorf("images %v, want %v", got, tc.wantFiles)
+			}
+			fails := readFailures(t, filepath.Join(out, failuresFile))
+			for _, scene := range tc.wantFail {
+				if _, ok := fails[scene]; !ok {
+					t.Errorf("failures.csv lacks the row of %.20q", scene)
+				}
+			}
+			if len(fails) != len(tc.wantFail) {
+				t.Errorf("failures.csv has %d rows, want %d", len(fails), len(tc.wantFail))
+			}
+		})
+	}
+}
+
+// TestCaseInsensitiveDirectory: names that differ only in case collide on
+// a directory that ignores case, and stay distinct on one that does not.
+func TestCaseInsensitiveDirectory(t *testing.T) {
+	in := writeFile(t, "in.csv", "scene,filename\na=1,Poster\nb=2,poster\n")
+	for _, folds := range []bool{true, false} {
+		t.Run(fmt.Sprintf("folds=%v", folds), func(t *testing.T) {
+			srv, env := fakeEnv(t)
+			out := filepath.Join(t.TempDir(), "codes")
+			res := runCLI(context.Background(), t, env, func(a *app) {
+				a.caseInsensitive = func(string) bool { return folds }
+			}, "batch", "-base-url", srv.URL, "-in", in, "-out", out)
+			if folds {
+				if res.code != exitFailed || len(listImages(t, out)) != 1 {
+					t.Fatalf("exit %d, images %v; want 1 and one image", res.code, listImages(t, out))
+				}
+				if f := readFailures(t, filepath.Join(out, failuresFile)); !strings.Contains(f["b=2"][1], "ignores case") {
+					t.Errorf("failures = %v, want b=2 as a case collision", f)
+				}
+				return
+			}
+			if res.code != exitOK || !slices.Equal(listImages(t, out), []string{"Poster.jpg", "poster.jpg"}) {
+				t.Errorf("exit %d, images %v; want both", res.code, listImages(t, out))
+			}
+		})
+	}
+	// The probe itself: Linux file systems used for temporary directories
+	// are case-sensitive.
+	if runtime.GOOS == "linux" && caseInsensitive(t.TempDir()) {
+		t.Error("caseInsensitive = true for a Linux temporary directory")
+	}
+}
+
+// TestProgressInLogs: with stderr not a terminal, progress lines still come
+// at the set interval.
+func TestProgressInLogs(t *testing.T) {
+	srv, env := fakeEnv(t, wxacodetest.WithLatency(100*time.Millisecond))
+	in := writeFile(t, "s.txt", "a=1\na=2\na=3\n")
+	out := filepath.Join(t.TempDir(), "codes")
+	res := runCLI(context.Background(), t, env, func(a *app) { a.progressEvery = 20 * time.Millisecond },
+		"batch", "-base-url", srv.URL, "-in", in, "-out", out, "-concurrency", "1")
+	if res.code != exitOK {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if n := strings.Count(res.stderr, "wxacode batch: progress: "); n < 2 || !strings.Contains(res.stderr, "/3 done") || strings.Contains(res.stderr, "\r") {
+		t.Errorf("stderr = %q, want progress lines (no carriage returns)", res.stderr)
+	}
+}
+
+// TestNoCredentialInOutput: a service that echoes the token and the
+// AppSecret gets neither into failures.csv or stderr.
+func TestNoCredentialInOutput(t *testing.T) {
+	const secret, token = "SECRET-cli-0123456789abcdef", "TOKEN+cli/0123456789="
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /cgi-bin/stable_token", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"access_token":%q,"expires_in":7200}`, token)
+	})
+	mux.HandleFunc("POST /wxa/getwxacodeunlimit", func(w http.ResponseWriter, r *http.Request) {
+		msg, _ := json.Marshal("echo " + r.URL.RawQuery + " " + token + " " + url.QueryEscape(token) + " " + secret)
+		fmt.Fprintf(w, `{"errcode":40097,"errmsg":%s}`, msg)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	env := map[string]string{"WECHAT_APPID": "wx1234", "WECHAT_SECRET": secret}
+	out := filepath.Join(t.TempDir(), "codes")
+	in := writeFile(t, "s.txt", "a=1\n")
+	batch := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", in, "-out", out)
+	get := runBinary(t, env, "", "get", "-base-url", srv.URL, "-scene", "a=1", "-o", filepath.Join(out, "x.jpg"))
+	failures, err := os.ReadFile(filepath.Join(out, failuresFile))
+	if err != nil || batch.code != exitFailed || get.code != exitFailed {
+		t.Fatalf("batch exit %d, get exit %d, failures.csv: %v", batch.code, get.code, err)
+	}
+	for _, text := range []string{batch.stderr, get.stderr, string(failures)} {
+		for _, c := range []string{secret, token, url.QueryEscape(token)} {
+			if strings.Contains(text, c) {
+				t.Errorf("%q shows in %q", c, text)
+			}
+		}
+	}
+}
