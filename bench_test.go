@@ -131,7 +131,7 @@ func BenchmarkGetUnlimitedParallel(b *testing.B) {
 }
 
 func BenchmarkGetUnlimitedLoopback(b *testing.B) {
-	srv := wxacodetest.NewServer(wxacodetest.WithRateLimit(0))
+	srv := wxacodetest.NewServer(wxacodetest.WithMinuteQuota(0))
 	b.Cleanup(srv.Close)
 	c := wxacode.NewClient(wxacode.StaticToken(srv.Token()), wxacode.WithBaseURL(srv.URL))
 	ctx := context.Background()
@@ -144,7 +144,7 @@ func BenchmarkGetUnlimitedLoopback(b *testing.B) {
 }
 
 func BenchmarkRawHTTPLoopback(b *testing.B) {
-	srv := wxacodetest.NewServer(wxacodetest.WithRateLimit(0))
+	srv := wxacodetest.NewServer(wxacodetest.WithMinuteQuota(0))
 	b.Cleanup(srv.Close)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100}}
 	token := srv.Token()

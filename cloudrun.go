@@ -3,7 +3,6 @@ package wxacode
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -19,68 +18,36 @@ const CloudRunBaseURL = "http://api.weixin.qq.com"
 // (微信令牌, cloudbase_access_token) inside a container.
 const DefaultCloudbaseTokenPath = "/.tencentcloudbase/wx/cloudbase_access_token"
 
-// Guidance added to errors whose cause on Cloud Run is known.
-const (
-	hintOpenAPIDisabled = "Cloud Run: enable the open-API service (开放接口服务) for this service and redeploy a new version; until then the platform adds no token"
-	hintNotWhitelisted  = "Cloud Run: add /wxa/getwxacodeunlimit to the open-API service's whitelist (API 权限) and redeploy"
-	hint502             = "Cloud Run: the open-API service answers 502 for paths not in its whitelist: check that /wxa/getwxacodeunlimit is listed"
-)
-
 // NewCloudRunClient returns a Client for a service on WeChat Cloud Run whose
 // open-API service (开放接口服务) is enabled with /wxa/getwxacodeunlimit in
 // its whitelist. It sends no access_token: the platform authenticates the
-// call, so the service holds no AppSecret. The base URL defaults to
-// CloudRunBaseURL; WithBaseURL must name an http:// or https:// host (any
-// other is refused with an error on every call). WithFromAppID names the
-// calling account for resource reuse across accounts.
+// call, so the service holds no AppSecret. It takes the options NewClient
+// takes; the base URL defaults to CloudRunBaseURL, and WithFromAppID names
+// the calling account for resource reuse across accounts.
 //
-// Errors 41001 and 85107 come back with a Hint saying what to configure;
-// 85113 (the platform's token is not ready yet) is retried like -1.
+// Errors 41001 and 85107 say in their Hint what to configure; 85113 (the
+// platform's token is not ready yet) is retried like -1.
 func NewCloudRunClient(opts ...Option) *Client {
-	c := &Client{
-		opts:     newOptions(append([]Option{WithBaseURL(CloudRunBaseURL)}, opts...)),
-		cloudRun: true,
-	}
-	c.init("")
-	return c
+	return NewClient(openAPIService{}, append([]Option{WithBaseURL(CloudRunBaseURL)}, opts...)...)
 }
+
+// openAPIService is the token source of Cloud Run's open-API service: it
+// sends no token, since the platform adds one.
+type openAPIService struct{}
+
+func (openAPIService) Token(context.Context) (string, error) { return "", nil }
+func (openAPIService) TokenParamName() string                { return "" }
 
 // WithFromAppID sends from_appid=appid with each call, naming the account
 // whose resources a Cloud Run service uses on behalf of another (资源复用).
+// Clients honour it; NewStableTokenSource ignores it.
 func WithFromAppID(appid string) Option {
 	return func(o *options) { o.fromAppID = appid }
 }
 
-// explain adds Cloud Run guidance to errors whose cause is known there.
-func (c *Client) explain(err error) error {
-	if !c.cloudRun {
-		return err
-	}
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		switch apiErr.Code {
-		case CodeAccessTokenMissing:
-			apiErr.Hint = hintOpenAPIDisabled
-		case CodeNotInWhitelist:
-			apiErr.Hint = hintNotWhitelisted
-		}
-	}
-	var respErr *ResponseError
-	if errors.As(err, &respErr) && respErr.StatusCode == 502 {
-		respErr.Hint = hint502
-	}
-	return err
-}
-
-// TokenParamNamer is implemented by a TokenSource whose tokens go in a
-// query parameter other than access_token; NewClient then uses that name.
-type TokenParamNamer interface {
-	TokenParamName() string
-}
-
 // CloudbaseTokenSource reads the WeChat token (微信令牌) that Cloud Run
 // keeps fresh in a file inside the container, and makes the Client send it
-// as cloudbase_access_token. It caches the token, checks at most once a
+// as cloudbase_access_token (its TokenParamName). It caches the token, checks at most once a
 // second whether the file changed (size or modification time), and reads it
 // again after InvalidateToken. The token never appears in an error.
 type CloudbaseTokenSource struct {

@@ -1,8 +1,10 @@
 package wxacode
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -68,9 +70,17 @@ func TestCloudRunOpenAPIWireFormat(t *testing.T) {
 }
 
 func TestCloudRunDefaults(t *testing.T) {
-	c := NewCloudRunClient()
-	if want := "http://api.weixin.qq.com/wxa/getwxacodeunlimit"; c.endpoint != want {
-		t.Errorf("endpoint = %q, want %q", c.endpoint, want)
+	var sentTo string
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sentTo = r.URL.String()
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"image/jpeg"}}, Body: io.NopCloser(bytes.NewReader(testJPEG(t))), Request: r}, nil
+	})}
+	c := NewCloudRunClient(WithHTTPClient(hc))
+	if _, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "http://api.weixin.qq.com/wxa/getwxacodeunlimit"; sentTo != want {
+		t.Errorf("sent to %q, want %q", sentTo, want)
 	}
 	if c.opts.baseErr != nil {
 		t.Errorf("default base URL refused: %v", c.opts.baseErr)
@@ -149,16 +159,21 @@ func TestCloudRunGuidance(t *testing.T) {
 			t.Errorf("err = %v, want a hint about the whitelist", err)
 		}
 	})
-	t.Run("no hint outside Cloud Run", func(t *testing.T) {
+	t.Run("41001 outside Cloud Run says no token was sent first", func(t *testing.T) {
 		srv := newFake(t)
 		c := NewClient(StaticToken(""), WithBaseURL(srv.URL))
 		_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
 		var apiErr *APIError
-		if !errors.As(err, &apiErr) || apiErr.Hint != "" {
-			t.Errorf("err = %v, want 41001 without a Cloud Run hint", err)
+		if !errors.As(err, &apiErr) || !strings.HasPrefix(apiErr.Hint(), "no access_token was sent") {
+			t.Errorf("err = %v, want 41001 whose hint starts with the general cause", err)
 		}
 	})
 }
+
+// roundTripFunc adapts a function to an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // writeToken writes the Cloud Run token file.
 func writeToken(t *testing.T, path, token string) {

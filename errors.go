@@ -48,6 +48,12 @@ const (
 	// CodeInvalidAppSecret (40125): the token endpoint rejected the
 	// AppSecret.
 	CodeInvalidAppSecret = 40125
+	// CodeIPNotWhitelisted (40164): the calling server's IP is not in the
+	// mini program's API IP whitelist.
+	CodeIPNotWhitelisted = 40164
+	// CodeUnauthorized (48001, "api unauthorized"): the account, or the
+	// third-party platform's permission sets, lack this API.
+	CodeUnauthorized = 48001
 	// CodeNotInWhitelist (85107): on Cloud Run's open-API service, the
 	// path is not in the service's whitelist.
 	CodeNotInWhitelist = 85107
@@ -70,19 +76,42 @@ const (
 type APIError struct {
 	Code    int
 	Message string
-	// Hint, when set, says what to configure to fix the error; the client
-	// sets it where the cause is known (Cloud Run's open-API service).
-	Hint string
 }
 
 // Error returns "wxacode: errcode CODE: MESSAGE", followed by " (HINT)"
-// when there is a hint.
+// when Hint has advice for the code.
 func (e *APIError) Error() string {
 	msg := "wxacode: errcode " + strconv.Itoa(e.Code) + ": " + e.Message
-	if e.Hint != "" {
-		msg += " (" + e.Hint + ")"
+	if h := e.Hint(); h != "" {
+		msg += " (" + h + ")"
 	}
 	return msg
+}
+
+// Hint says how to fix the error, for the codes whose cause is known (the
+// ones users of every SDK of this API keep asking about), or "".
+func (e *APIError) Hint() string {
+	switch e.Code {
+	case CodeInvalidCredential:
+		return "the token was replaced: another process or tool fetched a new one; share one StableTokenSource (or one token service) per AppID, and do not mix /cgi-bin/token with stable_token"
+	case CodeInvalidAppSecret:
+		return "the AppSecret is wrong: copy it again from the mini program's admin console (开发管理 > 开发设置), or reset it there"
+	case CodeIPNotWhitelisted:
+		return "this server's IP is not in the mini program's API IP whitelist (开发管理 > 开发设置 > IP白名单): add it"
+	case CodeAccessTokenMissing:
+		return "no access_token was sent; on Cloud Run: enable the open-API service (开放接口服务) for this service and redeploy a new version"
+	case CodeInvalidPage:
+		return "the page is not in the released version: publish it, or set SkipPathCheck (check_path=false) or an EnvVersion of trial or develop"
+	case CodeInvalidScene, CodeInvalidSceneLength:
+		return "scene takes at most 32 characters of 0-9 A-Z a-z !#$&'()*+,/:;=?@-._~: put a short id in it and look the data up when the code is scanned"
+	case CodeDailyQuotaExceeded, CodeMinuteQuotaExceeded:
+		return "the API allows 5000 calls a minute: slow down (see WithRateLimit) and try again later"
+	case CodeUnauthorized:
+		return "the account lacks this API: use the mini program's own AppID, or, as a third-party platform, get permission set 17 or 58 authorised"
+	case CodeNotInWhitelist:
+		return "Cloud Run: add /wxa/getwxacodeunlimit to the open-API service's whitelist (API 权限) and redeploy"
+	}
+	return ""
 }
 
 // Is reports whether target is an *APIError with the same Code, so that
@@ -102,9 +131,9 @@ func (e *APIError) RequestID() string {
 	return strings.TrimSpace(e.Message[i+len("rid:"):])
 }
 
-// TokenRejected reports whether the code says the access_token itself was
+// tokenRejected reports whether the code says the access_token itself was
 // refused (40001, 40014, 42001): a fresh token may succeed.
-func (e *APIError) TokenRejected() bool {
+func (e *APIError) tokenRejected() bool {
 	switch e.Code {
 	case CodeInvalidCredential, CodeInvalidAccessToken, CodeAccessTokenExpired:
 		return true
@@ -112,11 +141,10 @@ func (e *APIError) TokenRejected() bool {
 	return false
 }
 
-// Temporary reports whether the same call may succeed later unchanged:
+// temporary reports whether the same call may succeed later unchanged:
 // -1 (system busy) and 85113 (Cloud Run's token not ready yet). Quota
-// errors are not temporary in this sense: they need the caller to slow
-// down.
-func (e *APIError) Temporary() bool {
+// errors are not: they need the caller to slow down.
+func (e *APIError) temporary() bool {
 	return e.Code == CodeSystemBusy || e.Code == CodeCloudTokenNotReady
 }
 
@@ -137,31 +165,27 @@ func (e *ValidationError) Error() string {
 
 // ResponseError is an answer that is neither an image nor a JSON error: an
 // HTML page from a proxy, an empty body, a body too large, errcode 0 without
-// an image. It names what arrived, never the request URL or token.
+// an image, a redirect. It names what arrived, never the request URL or
+// token. Server errors (5xx) are retried.
 type ResponseError struct {
 	StatusCode  int    // HTTP status code
 	ContentType string // Content-Type header as sent ("" when absent)
 	Reason      string // what was wrong with it
-	Hint        string // what to configure, where the cause is known
 }
 
 // Error returns "wxacode: unexpected response (HTTP STATUS, Content-Type
-// TYPE): REASON".
+// TYPE): REASON", with advice in parentheses for a 502.
 func (e *ResponseError) Error() string {
 	ct := e.ContentType
 	if ct == "" {
 		ct = "none"
 	}
 	msg := fmt.Sprintf("wxacode: unexpected response (HTTP %d, Content-Type %s): %s", e.StatusCode, ct, e.Reason)
-	if e.Hint != "" {
-		msg += " (" + e.Hint + ")"
+	if e.StatusCode == 502 {
+		msg += " (a proxy failed; on Cloud Run, the open-API service answers 502 for paths not in its whitelist: check that /wxa/getwxacodeunlimit is listed)"
 	}
 	return msg
 }
-
-// Temporary reports whether the status is a server error (5xx), which is
-// worth retrying.
-func (e *ResponseError) Temporary() bool { return e.StatusCode >= 500 }
 
 // TokenError wraps an error returned by a TokenSource.
 type TokenError struct {

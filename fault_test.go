@@ -129,7 +129,7 @@ func TestLoadWithInjectedFaults(t *testing.T) {
 		t.Skip("load test")
 	}
 	const total, concurrency = 10000, 64
-	srv := wxacodetest.NewServer(wxacodetest.WithRateLimit(0), wxacodetest.WithFailEvery(100, wxacode.CodeSystemBusy))
+	srv := wxacodetest.NewServer(wxacodetest.WithMinuteQuota(0), wxacodetest.WithFailEvery(100, wxacode.CodeSystemBusy))
 	t.Cleanup(srv.Close)
 	// MaxConnsPerHost caps open connections, not new ones: a connection
 	// dropped instead of reused is replaced by a new dial and counted
@@ -168,7 +168,7 @@ func TestLoadWithInjectedFaults(t *testing.T) {
 // requests still succeed, with a bounded number of token fetches.
 func TestLoadWithTokenExpiry(t *testing.T) {
 	const total, concurrency = 2000, 64
-	srv := wxacodetest.NewServer(wxacodetest.WithRateLimit(0))
+	srv := wxacodetest.NewServer(wxacodetest.WithMinuteQuota(0))
 	t.Cleanup(srv.Close)
 	ts := wxacode.NewStableTokenSource(srv.AppID(), srv.AppSecret(), wxacode.WithBaseURL(srv.URL))
 	c := wxacode.NewClient(ts, wxacode.WithBaseURL(srv.URL))
@@ -228,14 +228,20 @@ func runLoad(t *testing.T, c *wxacode.Client, total, concurrency int, progress f
 
 // TestErrorsAreClassified is a guard that the fault errors stay matchable.
 func TestErrorsAreClassified(t *testing.T) {
+	var calls atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	t.Cleanup(srv.Close)
-	c := wxacode.NewClient(wxacode.StaticToken(faultToken), wxacode.WithBaseURL(srv.URL), wxacode.WithMaxAttempts(1))
+	c := wxacode.NewClient(wxacode.StaticToken(faultToken), wxacode.WithBaseURL(srv.URL), wxacode.WithMaxAttempts(2),
+		wxacode.WithRetryBackoff(time.Millisecond, time.Millisecond))
 	_, err := c.GetUnlimited(context.Background(), wxacode.Request{Scene: "a=1"})
 	var respErr *wxacode.ResponseError
-	if !errors.As(err, &respErr) || respErr.StatusCode != 503 || !respErr.Temporary() {
-		t.Errorf("err = %v, want a temporary *ResponseError with status 503", err)
+	if !errors.As(err, &respErr) || respErr.StatusCode != 503 {
+		t.Errorf("err = %v, want a *ResponseError with status 503", err)
+	}
+	if got := calls.Load(); got != 2 {
+		t.Errorf("calls = %d, want 2: a 503 is temporary, so it is retried", got)
 	}
 }

@@ -60,7 +60,10 @@ func FuzzValidate(f *testing.F) {
 			return
 		}
 		// A valid request encodes to JSON that decodes back to it.
-		body := r.appendJSON(nil)
+		body, err := r.body()
+		if err != nil {
+			t.Fatalf("body: %v", err)
+		}
 		var got struct {
 			Scene string `json:"scene"`
 			Page  string `json:"page"`
@@ -96,7 +99,7 @@ func FuzzResponse(f *testing.F) {
 		}
 		img, err := parseImageResponse(resp)
 		apiErr, isJSONErr := parseErrorBody(body)
-		if contentLength > MaxImageBytes || (contentLength > MaxJSONBytes && !isImageContentType(contentType)) {
+		if contentLength > maxImageBytes || (contentLength > maxJSONBytes && !isImageContentType(contentType)) {
 			var respErr *ResponseError
 			if !errors.As(err, &respErr) {
 				t.Fatalf("Content-Length %d over the cap: err = %v, want *ResponseError", contentLength, err)
@@ -125,7 +128,7 @@ func FuzzResponse(f *testing.F) {
 		if !isImageContentType(contentType) || status < 200 || status > 299 {
 			t.Fatalf("success for status %d, Content-Type %q", status, contentType)
 		}
-		if !bytes.Equal(img, body[:len(img)]) || len(img) == 0 || len(img) > MaxImageBytes {
+		if !bytes.Equal(img, body[:len(img)]) || len(img) == 0 || len(img) > maxImageBytes {
 			t.Fatalf("returned %d bytes, not the body as sent", len(img))
 		}
 	})

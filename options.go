@@ -1,6 +1,7 @@
 package wxacode
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,21 +15,17 @@ import (
 // NewStableTokenSource call unless WithBaseURL says otherwise.
 const DefaultBaseURL = "https://api.weixin.qq.com"
 
-// Defaults used when no Option overrides them.
+// Defaults used when no Option overrides them; the option docs state them.
 const (
-	// DefaultMaxAttempts is how many times a retryable failure is tried.
-	DefaultMaxAttempts = 3
-	// DefaultTimeout bounds one HTTP exchange of the default HTTP client.
-	DefaultTimeout = 30 * time.Second
-	// DefaultRetryBackoff is the wait before the first retry; each later
-	// retry waits twice as long, up to DefaultMaxRetryBackoff, with jitter.
-	DefaultRetryBackoff = 200 * time.Millisecond
-	// DefaultMaxRetryBackoff caps the wait between two attempts.
-	DefaultMaxRetryBackoff = 5 * time.Second
+	defaultMaxAttempts     = 3
+	defaultTimeout         = 30 * time.Second
+	defaultRetryBackoff    = 200 * time.Millisecond
+	defaultMaxRetryBackoff = 5 * time.Second
 )
 
-// Option configures a Client or a StableTokenSource. Both take the same
-// options; each uses the ones that concern it.
+// Option configures a Client (NewClient, NewCloudRunClient) or a
+// StableTokenSource (NewStableTokenSource). Each option's doc says which of
+// them honour it; the others ignore it, and say so there.
 type Option func(*options)
 
 // options is the configuration Options write to.
@@ -45,37 +42,40 @@ type options struct {
 	baseErr     error // why baseURL is unusable, if it is
 }
 
-// WithBaseURL sets the scheme and host of the API, DefaultBaseURL by
-// default. Tests point it at an httptest.Server or a wxacodetest.Server.
-// A trailing "/" is ignored.
+// WithBaseURL sets the scheme and host of the API: DefaultBaseURL for
+// NewClient and NewStableTokenSource, CloudRunBaseURL for
+// NewCloudRunClient. Tests point it at a wxacodetest.Server or an
+// httptest.Server. A trailing "/" is ignored; anything but http(s)://host
+// makes every call fail with an error saying so. All constructors honour it.
 func WithBaseURL(u string) Option {
 	return func(o *options) { o.baseURL = strings.TrimRight(u, "/") }
 }
 
-// WithHTTPClient sets the HTTP client used for every request. Its Transport
+// WithHTTPClient sets the HTTP client used for every request; its Transport
 // is the place for tracing, metrics and proxies. A copy of c is used, whose
 // CheckRedirect refuses every redirect (c itself is not changed): a 3xx
 // answer is returned as a *ResponseError, so credentials go nowhere but the
-// base URL. By default each Client and
-// StableTokenSource gets a private client with a DefaultTimeout timeout and
-// a keep-alive pool sized for concurrent use; http.DefaultClient is never
-// used or changed. A nil c keeps the default.
+// base URL. By default each Client and StableTokenSource gets a private
+// client with a 30 s timeout and a keep-alive pool of 100 connections;
+// http.DefaultClient is never used or changed. A nil c keeps the default.
+// All constructors honour it.
 func WithHTTPClient(c *http.Client) Option {
 	return func(o *options) { o.httpClient = c }
 }
 
 // WithMaxAttempts sets how many times a call is tried when it fails in a way
-// that may pass (a transport error, HTTP 5xx, errcode -1), DefaultMaxAttempts
-// by default. 1 means no retry; values below 1 count as 1. The one retry
-// after a rejected token (40001, 40014, 42001) is not counted here.
+// that may pass (a transport error, HTTP 5xx, errcode -1), 3 by default. 1
+// means no retry; values below 1 count as 1. The one retry after a rejected
+// token (40001, 40014, 42001) is not counted here. A Client counts its
+// calls, a StableTokenSource its token requests.
 func WithMaxAttempts(n int) Option {
 	return func(o *options) { o.maxAttempts = max(n, 1) }
 }
 
-// WithRetryBackoff sets the wait before the first retry (first) and the cap
-// on later ones (limit), DefaultRetryBackoff and DefaultMaxRetryBackoff by
-// default. The wait doubles with each attempt and is jittered between half
-// and all of it. Waiting ends early when the context is done.
+// WithRetryBackoff sets the wait before the first retry (first, 200 ms by
+// default) and the cap on later ones (limit, 5 s by default). The wait
+// doubles with each attempt and is jittered between half and all of it.
+// Waiting ends early when the context is done. All constructors honour it.
 func WithRetryBackoff(first, limit time.Duration) Option {
 	return func(o *options) {
 		o.backoffMin = first
@@ -85,7 +85,7 @@ func WithRetryBackoff(first, limit time.Duration) Option {
 
 // WithLogger sets a logger for retries, token refreshes (Debug) and API
 // errors (Warn, with errcode and rid). Nothing is logged by default, and no
-// token or secret is ever logged.
+// token or secret is ever logged. All constructors honour it.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.logger = l }
 }
@@ -94,9 +94,9 @@ func WithLogger(l *slog.Logger) Option {
 func newOptions(opts []Option) options {
 	o := options{
 		baseURL:     DefaultBaseURL,
-		maxAttempts: DefaultMaxAttempts,
-		backoffMin:  DefaultRetryBackoff,
-		backoffMax:  DefaultMaxRetryBackoff,
+		maxAttempts: defaultMaxAttempts,
+		backoffMin:  defaultRetryBackoff,
+		backoffMax:  defaultMaxRetryBackoff,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -121,6 +121,15 @@ func newOptions(opts []Option) options {
 	return o
 }
 
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// log records a message when a logger is set.
+func (o *options) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if o.logger != nil {
+		o.logger.LogAttrs(ctx, level, msg, attrs...)
+	}
+}
+
 // checkBaseURL refuses base URLs that are not http(s)://host: a typo must
 // not send credentials somewhere unexpected, or fail later with a confusing
 // transport error.
@@ -134,8 +143,6 @@ func checkBaseURL(raw string) error {
 	}
 	return nil
 }
-
-func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // newDefaultHTTPClient returns a client of its own, with a transport of its
 // own, so that nothing the application does to http.DefaultTransport changes
@@ -156,5 +163,5 @@ func newDefaultHTTPClient() *http.Client {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	return &http.Client{Transport: t, Timeout: DefaultTimeout}
+	return &http.Client{Transport: t, Timeout: defaultTimeout}
 }

@@ -16,8 +16,9 @@ import (
 // for a per-minute limit, so no window of length period sees more than n
 // plus that burst. Callers wait
 // in arrival order; a call whose context ends while it waits returns the
-// context's error having used no turn, so a turn is never given twice. n <= 0 or period <= 0 means no limit (the default).
-// Token requests are not counted.
+// context's error having used no turn, so a turn is never given twice.
+// n <= 0 or period <= 0 means no limit (the default). Clients honour it;
+// NewStableTokenSource ignores it: token requests are not counted.
 func WithRateLimit(n int, period time.Duration) Option {
 	return func(o *options) {
 		o.rateN, o.ratePeriod = n, period
@@ -134,20 +135,5 @@ func (l *rateLimiter) leaveLocked(w *rateWaiter) {
 			close(l.queue[0].head)
 		}
 		return
-	}
-}
-
-// sleepContext waits d, or returns ctx's error as soon as ctx ends.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

@@ -1,6 +1,8 @@
 package wxacode
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -56,10 +58,10 @@ const (
 
 // Limits documented for getUnlimitedQRCode.
 const (
-	MaxSceneLength = 32   // scene: at most 32 visible characters
-	MinWidth       = 280  // width: at least 280 px
-	MaxWidth       = 1280 // width: at most 1280 px
-	DefaultWidth   = 430  // width when none is given
+	maxSceneLength = 32   // scene: at most 32 visible characters
+	minWidth       = 280  // width: at least 280 px
+	maxWidth       = 1280 // width: at most 1280 px
+	defaultWidth   = 430  // width when none is given
 )
 
 // reservedPageParam is the parameter WeChat reserves for itself (85096).
@@ -82,7 +84,7 @@ func (r Request) Validate() error {
 	if err := validatePage(r.Page); err != nil {
 		return err
 	}
-	if r.Width != 0 && (r.Width < MinWidth || r.Width > MaxWidth) {
+	if r.Width != 0 && (r.Width < minWidth || r.Width > maxWidth) {
 		return &ValidationError{Field: "width", Reason: "must be 0 (default 430) or from 280 to 1280, got " + strconv.Itoa(r.Width)}
 	}
 	switch r.EnvVersion {
@@ -106,7 +108,7 @@ func validateScene(s string) error {
 	}
 	// Every allowed character is one byte, so the byte length is the
 	// character count.
-	if len(s) > MaxSceneLength {
+	if len(s) > maxSceneLength {
 		return &ValidationError{Field: "scene", Reason: "has " + strconv.Itoa(len(s)) + " characters, at most 32 are allowed"}
 	}
 	return nil
@@ -149,65 +151,54 @@ func validatePage(p string) error {
 	return nil
 }
 
-// appendJSON appends the request body to b: scene, then each field whose
-// value differs from the API's default, in the documented order. r must be
-// valid. It uses no reflection, so a body costs no allocation beyond b.
-func (r *Request) appendJSON(b []byte) []byte {
-	b = append(b, `{"scene":`...)
-	b = appendJSONString(b, r.Scene)
-	if r.Page != "" {
-		b = append(b, `,"page":`...)
-		b = appendJSONString(b, r.Page)
-	}
-	if r.SkipPathCheck {
-		b = append(b, `,"check_path":false`...)
-	}
-	if r.EnvVersion != "" && r.EnvVersion != EnvRelease {
-		b = append(b, `,"env_version":`...)
-		b = appendJSONString(b, string(r.EnvVersion))
-	}
-	if r.Width != 0 && r.Width != DefaultWidth {
-		b = append(b, `,"width":`...)
-		b = strconv.AppendInt(b, int64(r.Width), 10)
-	}
-	if r.AutoColor {
-		b = append(b, `,"auto_color":true`...)
-	} else if r.LineColor != (Color{}) {
-		b = append(b, `,"line_color":{"r":`...)
-		b = strconv.AppendUint(b, uint64(r.LineColor.R), 10)
-		b = append(b, `,"g":`...)
-		b = strconv.AppendUint(b, uint64(r.LineColor.G), 10)
-		b = append(b, `,"b":`...)
-		b = strconv.AppendUint(b, uint64(r.LineColor.B), 10)
-		b = append(b, '}')
-	}
-	if r.IsHyaline {
-		b = append(b, `,"is_hyaline":true`...)
-	}
-	return append(b, '}')
+// wireRequest is the JSON body of getUnlimitedQRCode. A field is left out
+// when it holds the API's default, so the service applies its own.
+type wireRequest struct {
+	Scene      string     `json:"scene"`
+	Page       string     `json:"page,omitempty"`
+	CheckPath  *bool      `json:"check_path,omitempty"` // sent only as false
+	EnvVersion string     `json:"env_version,omitempty"`
+	Width      int        `json:"width,omitempty"`
+	AutoColor  bool       `json:"auto_color,omitempty"`
+	LineColor  *wireColor `json:"line_color,omitempty"`
+	IsHyaline  bool       `json:"is_hyaline,omitempty"`
 }
 
-// appendJSONString appends s as a JSON string. s is valid UTF-8 (Validate
-// ensures it), so only quotes, backslashes and control characters need
-// escaping; "<", ">" and "&" are kept as they are, as the service expects.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
+// wireColor is line_color, with JSON numbers.
+type wireColor struct {
+	R uint8 `json:"r"`
+	G uint8 `json:"g"`
+	B uint8 `json:"b"`
+}
+
+// wire returns the body r sends: each field only when it differs from the
+// API's default (check_path true, release, width 430, black lines, which
+// are sent only when AutoColor is false).
+func (r *Request) wire() wireRequest {
+	w := wireRequest{Scene: r.Scene, Page: r.Page, AutoColor: r.AutoColor, IsHyaline: r.IsHyaline}
+	if r.SkipPathCheck {
+		w.CheckPath = new(bool)
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	if r.EnvVersion != EnvRelease {
+		w.EnvVersion = string(r.EnvVersion)
+	}
+	if r.Width != defaultWidth {
+		w.Width = r.Width
+	}
+	if !r.AutoColor && r.LineColor != (Color{}) {
+		w.LineColor = &wireColor{R: r.LineColor.R, G: r.LineColor.G, B: r.LineColor.B}
+	}
+	return w
+}
+
+// body returns the JSON body of r. HTML characters stay as they are
+// ("&" in a scene is sent as "&", not "\u0026").
+func (r *Request) body() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r.wire()); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -123,7 +123,7 @@ func TestInvalidRequestDoesNoIO(t *testing.T) {
 	}
 }
 
-func TestAppendJSON(t *testing.T) {
+func TestRequestBody(t *testing.T) {
 	tests := []struct {
 		name string
 		r    Request
@@ -136,15 +136,19 @@ func TestAppendJSON(t *testing.T) {
 		{"auto colour drops line colour", Request{Scene: "a", AutoColor: true, LineColor: Color{R: 9}}, `{"scene":"a","auto_color":true}`},
 		{"black line colour is the default", Request{Scene: "a", LineColor: Color{}}, `{"scene":"a"}`},
 		{"develop", Request{Scene: "a", EnvVersion: EnvDevelop}, `{"scene":"a","env_version":"develop"}`},
-		{"page is escaped", Request{Scene: "a", Page: `p/"q"\r` + "\t"}, `{"scene":"a","page":"p/\"q\"\\r\u0009"}`},
+		{"page is escaped", Request{Scene: "a", Page: `p/"q"\r` + "\t"}, `{"scene":"a","page":"p/\"q\"\\r\t"}`},
 		{"html characters kept", Request{Scene: "a&b", Page: "p/<x>&"}, `{"scene":"a&b","page":"p/<x>&"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := string(tc.r.appendJSON(nil))
-			if got != tc.want {
-				t.Errorf("appendJSON = %s\nwant          %s", got, tc.want)
+			raw, err := tc.r.body()
+			if err != nil {
+				t.Fatal(err)
 			}
+			if got := string(raw); got != tc.want {
+				t.Errorf("body = %s\nwant   %s", got, tc.want)
+			}
+			got := string(raw)
 			var decoded map[string]any
 			if err := json.Unmarshal([]byte(got), &decoded); err != nil {
 				t.Fatalf("body is not JSON: %v", err)

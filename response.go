@@ -3,7 +3,6 @@ package wxacode
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,8 +13,8 @@ import (
 // Size caps on what is read from the service. Real codes are well under
 // 1 MiB; JSON answers are a few hundred bytes.
 const (
-	MaxImageBytes = 4 << 20  // an image body larger than this is refused
-	MaxJSONBytes  = 64 << 10 // a non-image body larger than this is refused
+	maxImageBytes = 4 << 20  // an image body larger than this is refused
+	maxJSONBytes  = 64 << 10 // a non-image body larger than this is refused
 	// maxDrain is how much of an unread body (one refused for its size)
 	// is drained so that the connection can be reused; a larger rest is
 	// cut off with the connection.
@@ -31,57 +30,15 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 		drain(resp.Body)
 		return nil, tooLarge(resp, n, limit)
 	}
-	buf, err := readChunks(resp.Body, limit)
-	if err == errOverLimit {
-		drain(resp.Body)
-		return nil, tooLarge(resp, -1, limit)
-	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("wxacode: read response body: %w", err)
 	}
-	return buf, nil
-}
-
-// errOverLimit is readChunks' word for a body over its limit.
-var errOverLimit = errors.New("over limit")
-
-// readChunks reads r to its end, or to just past limit (errOverLimit), into
-// chunks that double from 16 KiB up to 1 MiB, then joins them. Unlike
-// io.ReadAll's growing slice it never copies while reading, so a body cut
-// off at the cap costs about the cap in memory, not twice that.
-func readChunks(r io.Reader, limit int64) ([]byte, error) {
-	r = io.LimitReader(r, limit+1)
-	var chunks [][]byte
-	total := 0
-	for size := 16 << 10; ; size = min(size*2, 1<<20) {
-		buf := make([]byte, size)
-		n := 0
-		var err error
-		for n < size && err == nil {
-			var m int
-			m, err = r.Read(buf[n:])
-			n += m
-		}
-		total += n
-		chunks = append(chunks, buf[:n])
-		if int64(total) > limit {
-			return nil, errOverLimit
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	if int64(len(body)) > limit {
+		drain(resp.Body)
+		return nil, tooLarge(resp, -1, limit)
 	}
-	if len(chunks) == 1 {
-		return chunks[0], nil
-	}
-	out := make([]byte, 0, total)
-	for _, c := range chunks {
-		out = append(out, c...)
-	}
-	return out, nil
+	return body, nil
 }
 
 func tooLarge(resp *http.Response, n, limit int64) error {
@@ -167,9 +124,9 @@ func parseImageResponse(resp *http.Response) ([]byte, error) {
 		return nil, redirectError(resp)
 	}
 	isImage := isImageContentType(ct)
-	limit := int64(MaxJSONBytes)
+	limit := int64(maxJSONBytes)
 	if isImage {
-		limit = MaxImageBytes
+		limit = maxImageBytes
 	}
 	body, err := readBody(resp, limit)
 	if err != nil {

@@ -65,7 +65,7 @@ func TestMemoryFollowsBytesReceived(t *testing.T) {
 	stall := make(chan struct{})
 	srv := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/jpeg")
-		w.Header().Set("Content-Length", strconv.Itoa(MaxImageBytes))
+		w.Header().Set("Content-Length", strconv.Itoa(maxImageBytes))
 		_, _ = w.Write([]byte("\xff\xd8\xff\xe0"))
 		http.NewResponseController(w).Flush()
 		select {

@@ -3,28 +3,42 @@ package wxacode
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 )
 
-// shouldRetry reports whether err, the outcome of attempt number attempt
-// (from 1), is worth another attempt: a transport error, HTTP 5xx or errcode
-// -1, while attempts remain. Validation errors, other API errors and
-// oversized bodies are final. Whether ctx has ended is left to wait, so a
+// retry calls do until it succeeds or fails for good. A failure that may
+// pass (isRetryable) is tried again, up to o.maxAttempts attempts in all,
+// after a backoff that ends early, with ctx's error, when ctx ends: so a
 // cancelled call always ends with ctx's error, whichever answer came first.
-func (o *options) shouldRetry(err error, attempt int) bool {
-	return attempt < o.maxAttempts && isRetryable(err)
+// Each retry is logged at Debug as msg. It serves both GetUnlimited and the
+// token fetch.
+func retry[T any](ctx context.Context, o *options, msg string, do func() (T, error)) (T, error) {
+	for attempt := 1; ; attempt++ {
+		v, err := do()
+		if err == nil || attempt >= o.maxAttempts || !isRetryable(err) {
+			return v, err
+		}
+		o.log(ctx, slog.LevelDebug, msg, slog.Int("attempt", attempt), slog.String("error", err.Error()))
+		if err := sleepContext(ctx, o.backoff(attempt)); err != nil {
+			var zero T
+			return zero, err
+		}
+	}
 }
 
-// isRetryable classifies err regardless of attempts and ctx.
+// isRetryable reports whether err may pass if tried again: a transport
+// error, HTTP 5xx, errcode -1 or 85113. Validation errors, other API
+// errors, redirects and oversized bodies are final.
 func isRetryable(err error) bool {
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.Temporary()
+		return apiErr.temporary()
 	}
 	var respErr *ResponseError
 	if errors.As(err, &respErr) {
-		return respErr.Temporary()
+		return respErr.StatusCode >= 500
 	}
 	var valErr *ValidationError
 	if errors.As(err, &valErr) {
@@ -51,8 +65,17 @@ func (o *options) backoff(attempt int) time.Duration {
 	return half + rand.N(d-half+1)
 }
 
-// wait sleeps the backoff after attempt, or returns ctx's error as soon as
-// ctx ends.
-func (o *options) wait(ctx context.Context, attempt int) error {
-	return sleepContext(ctx, o.backoff(attempt))
+// sleepContext waits d, or returns ctx's error as soon as ctx ends.
+func sleepContext(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

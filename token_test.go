@@ -284,6 +284,7 @@ func TestStableTokenErrors(t *testing.T) {
 		wantResp string
 	}{
 		{"bad secret", 200, `{"errcode":40125,"errmsg":"invalid appsecret rid: 1"}`, 40125, ""},
+		{"errcode as a string, after a BOM", 200, "\xef\xbb\xbf" + `{"errcode":"40125","errmsg":["invalid appsecret"]}`, 40125, ""},
 		{"errmsg echoes the secret", 200, `{"errcode":40125,"errmsg":"invalid appsecret ` + testSecret + `"}`, 40125, ""},
 		{"not json", 200, `<html>hi</html>`, 0, "not JSON"},
 		{"no token", 200, `{"expires_in":7200}`, 0, "no access_token"},

@@ -7,26 +7,28 @@
 // the image bytes, or a typed error:
 //   - *ValidationError: the request breaks a documented rule; nothing was
 //     sent;
-//   - *APIError: the service answered {"errcode":…,"errmsg":…};
+//   - *APIError: the service answered {"errcode":…,"errmsg":…}; its Hint
+//     says how to fix the codes users meet most;
 //   - *ResponseError: the answer was neither an image nor a JSON error;
 //   - *TokenError: the TokenSource failed;
 //   - otherwise a transport error (a *url.Error whose URL has its
 //     credentials redacted), or the context's error.
 //
-// No error or log record ever holds an access_token or an AppSecret.
+// No error, field of an error or log record ever holds an access_token or
+// an AppSecret, and no redirect is ever followed.
 //
 // The service answers JPEG by default and PNG when IsHyaline is set: treat
-// the bytes as an image of any type and look at them (http.DetectContentType)
-// rather than assume PNG.
+// the bytes as an image of any type and look at them (ImageExt,
+// http.DetectContentType) rather than assume PNG.
 package wxacode
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/url"
-	"strings"
-	"sync/atomic"
 )
 
 // unlimitedPath is the path of getUnlimitedQRCode.
@@ -37,54 +39,27 @@ const unlimitedPath = "/wxa/getwxacodeunlimit"
 type Client struct {
 	ts          TokenSource
 	invalidator TokenInvalidator // ts, when it implements it
-	tokenParam  string           // the query parameter of the token
+	tokenParam  string           // the query parameter of the token; "" sends none
 	credentials []string         // what ts knows that must stay secret too
-	endpoint    string           // base URL, path and query up to the token's value
-	cloudRun    bool             // the open-API service adds the token: none is sent
 	opts        options
-	limiter     *rateLimiter             // nil: no rate limit
-	lastURL     atomic.Pointer[tokenURL] // the request URL for the latest token
-	jsonType    []string                 // the Content-Type header value, shared read-only
+	limiter     *rateLimiter // nil: no rate limit
 }
 
 // NewClient returns a Client that takes access_tokens from ts. Options set
-// the base URL, HTTP client, retries, rate limit and logging. A ts that
-// implements TokenParamNamer chooses the query parameter its tokens go in
-// (access_token by default).
+// the base URL, HTTP client, retries, rate limit and logging. A ts with a
+// TokenParamName() string method chooses the query parameter its tokens go
+// in (access_token by default).
 func NewClient(ts TokenSource, opts ...Option) *Client {
-	c := &Client{
-		ts:   ts,
-		opts: newOptions(opts),
-	}
+	c := &Client{ts: ts, tokenParam: "access_token", opts: newOptions(opts)}
 	c.invalidator, _ = ts.(TokenInvalidator)
-	param := "access_token"
-	if n, ok := ts.(TokenParamNamer); ok {
-		param = n.TokenParamName()
+	if n, ok := ts.(tokenParamNamer); ok {
+		c.tokenParam = n.TokenParamName()
 	}
 	if h, ok := ts.(interface{ credentials() []string }); ok {
 		c.credentials = h.credentials()
 	}
-	c.init(param)
-	return c
-}
-
-// init derives what every call shares: the endpoint up to the token's
-// value (or the whole URL when no token is sent) and the header value.
-func (c *Client) init(tokenParam string) {
-	c.tokenParam = tokenParam
-	var q []string
-	if c.opts.fromAppID != "" {
-		q = append(q, "from_appid="+url.QueryEscape(c.opts.fromAppID))
-	}
-	if tokenParam != "" {
-		q = append(q, tokenParam+"=")
-	}
-	c.endpoint = c.opts.baseURL + unlimitedPath
-	if len(q) > 0 {
-		c.endpoint += "?" + strings.Join(q, "&")
-	}
-	c.jsonType = []string{"application/json"}
 	c.limiter = newRateLimiter(c.opts.rateN, c.opts.ratePeriod)
+	return c
 }
 
 // errNoTokenSource is returned by a Client made without a TokenSource.
@@ -108,60 +83,44 @@ func (c *Client) GetUnlimited(ctx context.Context, r Request) ([]byte, error) {
 	if c.opts.baseErr != nil {
 		return nil, c.opts.baseErr
 	}
-	if c.ts == nil && !c.cloudRun {
+	if c.ts == nil {
 		return nil, errNoTokenSource
 	}
-	var rejection error // the service's first refusal of a token
-	rejectedToken := "" // the token it refused
-	for attempt := 1; ; attempt++ {
+	body, err := r.body()
+	if err != nil {
+		return nil, err
+	}
+	refreshed := false // the one token refresh a call may make
+	return retry(ctx, &c.opts, "wxacode: retrying", func() ([]byte, error) {
 		token, err := c.token(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if rejection != nil && token == rejectedToken {
-			// The source has nothing fresher: resending would only be
-			// rejected again.
-			return nil, rejection
-		}
-		if c.limiter != nil {
-			if err := c.limiter.wait(ctx); err != nil {
-				return nil, err
-			}
-		}
-		img, err := c.post(ctx, token, &r)
-		if err == nil {
-			return img, nil
-		}
-		err = c.explain(c.redact(err, token))
+		img, err := c.send(ctx, token, body)
 		var apiErr *APIError
-		if errors.As(err, &apiErr) {
-			c.log(ctx, slog.LevelWarn, "wxacode: API error", slog.Int("errcode", apiErr.Code), slog.String("rid", apiErr.RequestID()))
-			if apiErr.TokenRejected() && rejection == nil {
-				rejection, rejectedToken = err, token
-				if c.invalidator != nil {
-					c.invalidator.InvalidateToken(token)
-				}
-				c.log(ctx, slog.LevelDebug, "wxacode: access token rejected; fetching a fresh one", slog.Int("errcode", apiErr.Code))
-				attempt-- // a token refresh is not a retry
-				continue
-			}
+		if refreshed || !errors.As(err, &apiErr) || !apiErr.tokenRejected() {
+			return img, err
 		}
-		if !c.opts.shouldRetry(err, attempt) {
-			return nil, err
+		// A token refresh is part of this attempt, not a retry.
+		refreshed = true
+		if c.invalidator != nil {
+			c.invalidator.InvalidateToken(token)
 		}
-		c.log(ctx, slog.LevelDebug, "wxacode: retrying", slog.Int("attempt", attempt), slog.String("error", err.Error()))
-		if werr := c.opts.wait(ctx, attempt); werr != nil {
-			return nil, werr
+		c.opts.log(ctx, slog.LevelDebug, "wxacode: access token rejected; fetching a fresh one", slog.Int("errcode", apiErr.Code))
+		fresh, ferr := c.token(ctx)
+		if ferr != nil {
+			return nil, ferr
 		}
-	}
+		if fresh == token {
+			return nil, err // the source has nothing fresher: resending would be rejected again
+		}
+		return c.send(ctx, fresh, body)
+	})
 }
 
-// token returns the token for the next attempt ("" when the platform
-// adds it, on Cloud Run).
+// token returns the token for the next request, as a *TokenError when the
+// source fails.
 func (c *Client) token(ctx context.Context) (string, error) {
-	if c.ts == nil {
-		return "", nil
-	}
 	token, err := c.ts.Token(ctx)
 	if err != nil {
 		return "", c.redact(&TokenError{Err: err}, "")
@@ -169,14 +128,52 @@ func (c *Client) token(ctx context.Context) (string, error) {
 	return token, nil
 }
 
+// send waits for the rate limiter, then makes one request with token and
+// returns the image or an error free of credentials; API errors are
+// logged.
+func (c *Client) send(ctx context.Context, token string, body []byte) ([]byte, error) {
+	if c.limiter != nil {
+		if err := c.limiter.wait(ctx); err != nil {
+			return nil, err
+		}
+	}
+	img, err := c.post(ctx, token, body)
+	err = c.redact(err, token)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		c.opts.log(ctx, slog.LevelWarn, "wxacode: API error", slog.Int("errcode", apiErr.Code), slog.String("rid", apiErr.RequestID()))
+	}
+	return img, err
+}
+
+// post sends one request and sorts out the answer.
+func (c *Client) post(ctx context.Context, token string, body []byte) ([]byte, error) {
+	q := url.Values{}
+	if c.opts.fromAppID != "" {
+		q.Set("from_appid", c.opts.fromAppID)
+	}
+	if c.tokenParam != "" {
+		q.Set(c.tokenParam, token)
+	}
+	u := c.opts.baseURL + unlimitedPath
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.opts.httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return parseImageResponse(resp)
+}
+
 // redact removes token, the source's own credentials and the value of any
 // credential parameter from err.
 func (c *Client) redact(err error, token string) error {
 	return newRedactor(c.tokenParam, append([]string{token}, c.credentials...)...).error(err)
-}
-
-func (c *Client) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
-	if c.opts.logger != nil {
-		c.opts.logger.LogAttrs(ctx, level, msg, attrs...)
-	}
 }

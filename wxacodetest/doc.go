@@ -20,10 +20,13 @@
 // Content-Type "application/json; encoding=utf-8" (WithTextPlainErrors for
 // the "text/plain" older deployments sent).
 //
-// Each image carries the scene, page and env_version it was made for (a JPEG
-// COM segment, a PNG tEXt chunk): ReadScene and ReadCode read them back, so a
-// test can tell which request made which image. The same request always
-// gives the same bytes.
+// Each image carries the scene, page and env_version it was made for (JPEG
+// COM segments, a PNG tEXt chunk), whatever their length: ReadScene and
+// ReadCode read them back, so a test can tell which request made which
+// image. The same request always gives the same bytes.
+//
+// Requests records every getwxacodeunlimit call, refused ones included,
+// with the fields it carried and the errcode answered.
 //
 // Time: the fake's clock is the wall clock plus whatever Advance added, so
 // tokens expire and rate-limit windows pass without any sleeping in tests.
@@ -43,11 +46,14 @@
 //     is strict so that tests catch such widths.
 //   - Without WithPublishedPages, every well-formed page counts as published
 //     (check_path passes); with it, only those pages do.
-//   - The rate limit (5000 a minute by default, WithRateLimit) is a sliding
+//   - The rate limit (5000 a minute by default, WithMinuteQuota) is a sliding
 //     60-second window answered with 45009; the real service counts per
 //     minute and may answer 45011.
-//   - Request bodies whose fields have the wrong JSON type answer 40097; the
-//     real service's answers to these vary.
+//   - A body that is not a JSON object, and a boolean field sent as a number
+//     ("is_hyaline": 1), answer 47001 "data format error", as the service
+//     does; a field of another wrong type answers 40097, where the real
+//     service's answers vary. Unknown fields are ignored, as the service
+//     does, and listed in Request.Fields.
 //   - Only getUnlimitedQRCode and the two token endpoints exist; anything
 //     else is a 404.
 //   - Cloud Run modes (WithOpenAPIService, WithCloudbaseTokens) only change

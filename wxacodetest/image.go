@@ -82,27 +82,34 @@ func pngText(img []byte) []byte {
 	return nil
 }
 
-// jpegComment finds our COM segment and returns its text.
+// jpegComment finds our COM segments and returns their text, joined: the
+// first holds metaKey+":", any further one metaKey+"+" (a segment holds at
+// most 65533 bytes, and a long page needs more).
 func jpegComment(img []byte) []byte {
+	var meta []byte
 	for p := 2; p+4 <= len(img); {
 		if img[p] != 0xff {
-			return nil
+			break
 		}
 		marker := img[p+1]
 		if marker == 0xda || marker == 0xd9 { // start of scan, end of image
-			return nil
+			break
 		}
 		n := int(binary.BigEndian.Uint16(img[p+2:]))
 		if n < 2 || p+2+n > len(img) {
-			return nil
+			break
 		}
 		data := img[p+4 : p+2+n]
-		if marker == 0xfe && bytes.HasPrefix(data, []byte(metaKey+":")) {
-			return data[len(metaKey)+1:]
+		switch {
+		case marker != 0xfe:
+		case bytes.HasPrefix(data, []byte(metaKey+":")):
+			meta = append([]byte{}, data[len(metaKey)+1:]...)
+		case meta != nil && bytes.HasPrefix(data, []byte(metaKey+"+")):
+			meta = append(meta, data[len(metaKey)+1:]...)
 		}
 		p += 2 + n
 	}
-	return nil
+	return meta
 }
 
 // look is what decides the pixels of an image; scene, page and
@@ -239,17 +246,23 @@ func appendU(b []byte, r rune) []byte {
 	return append(b, s...)
 }
 
-// withJPEGComment inserts a COM segment holding meta right after SOI. A
-// segment holds at most 65533 bytes; longer metadata is cut (only a very
-// long page can make it so).
+// withJPEGComment inserts COM segments holding meta right after SOI: one
+// marked metaKey+":", then as many marked metaKey+"+" as the rest needs.
 func withJPEGComment(base, meta []byte) []byte {
-	data := append([]byte(metaKey+":"), meta...)
-	data = data[:min(len(data), 65533)]
-	out := make([]byte, 0, len(base)+4+len(data))
+	const room = 65533 - len(metaKey) - 1 // a segment's data, less the mark
+	out := make([]byte, 0, len(base)+len(meta)+(len(meta)/room+1)*(4+len(metaKey)+1))
 	out = append(out, base[:2]...)
-	out = append(out, 0xff, 0xfe)
-	out = binary.BigEndian.AppendUint16(out, uint16(len(data)+2))
-	out = append(out, data...)
+	mark := byte(':')
+	for first := true; first || len(meta) > 0; first = false {
+		part := meta[:min(len(meta), room)]
+		meta = meta[len(part):]
+		out = append(out, 0xff, 0xfe)
+		out = binary.BigEndian.AppendUint16(out, uint16(2+len(metaKey)+1+len(part)))
+		out = append(out, metaKey...)
+		out = append(out, mark)
+		out = append(out, part...)
+		mark = '+'
+	}
 	return append(out, base[2:]...)
 }
 

@@ -94,7 +94,7 @@ func TestClientAgainstRealConditions(t *testing.T) {
 		}
 	})
 	t.Run("rate limit 45009", func(t *testing.T) {
-		_, c := newFake(t, wxacodetest.WithRateLimit(2))
+		_, c := newFake(t, wxacodetest.WithMinuteQuota(2))
 		for range 2 {
 			if _, err := c.GetUnlimited(ctx, wxacode.Request{Scene: "a=1"}); err != nil {
 				t.Fatal(err)

@@ -24,7 +24,7 @@ type Server struct {
 
 	mu            sync.Mutex
 	offset        time.Duration         // added to the wall clock by Advance
-	tokens        map[string]*tokenInfo // every token issued, by value
+	tokens        map[string]*issued // every token issued, by value
 	stable        string                // the current stable token
 	lastForced    time.Time
 	forcedToday   []time.Time
@@ -37,8 +37,9 @@ type Server struct {
 	conns         int // TCP connections accepted
 }
 
-// tokenInfo is one issued access_token.
-type tokenInfo struct {
+// issued is one access_token the fake handed out.
+type issued struct {
+	value     string
 	expiresAt time.Time
 	stable    bool // from stable_token
 }
@@ -85,24 +86,25 @@ type config struct {
 	expiresIn       time.Duration
 	latency         time.Duration
 	errContentType  string
-	jpegQuality     int
 	acceptNoToken   bool
 	cloudbaseTokens bool
 	failEvery       int
 	failEveryCode   int
 }
 
-// Defaults of a new Server.
+// DefaultExpiresIn is the life of issued tokens unless WithExpiresIn says
+// otherwise.
+const DefaultExpiresIn = 7200 * time.Second
+
+// Defaults of a new Server that tests need not name.
 const (
-	DefaultAppID         = "wx0000000000fake01"
-	DefaultRatePerMinute = 5000
-	DefaultExpiresIn     = 7200 * time.Second
-	// JSONContentType is the Content-Type of error answers.
-	JSONContentType = "application/json; encoding=utf-8"
+	defaultAppID       = "wx0000000000fake01"
+	defaultMinuteQuota = 5000
+	jsonContentType    = "application/json; encoding=utf-8" // of error answers
 )
 
 // WithCredentials sets the AppID and AppSecret the token endpoints accept.
-// By default the AppID is DefaultAppID and the secret is random.
+// By default the AppID is wx0000000000fake01 and the secret is random.
 func WithCredentials(appID, secret string) ServerOption {
 	return func(c *config) { c.appID, c.secret = appID, secret }
 }
@@ -119,10 +121,11 @@ func WithPublishedPages(pages ...string) ServerOption {
 	}
 }
 
-// WithRateLimit sets how many getwxacodeunlimit calls a sliding minute
-// allows before answering 45009 (DefaultRatePerMinute by default, as the
-// API documents). n <= 0 means no limit.
-func WithRateLimit(n int) ServerOption {
+// WithMinuteQuota sets how many getwxacodeunlimit calls a sliding minute
+// allows before answering 45009: the service's quota, 5000 by default as
+// the API documents. n <= 0 means no quota. (wxacode.WithRateLimit is the
+// client's own limiter.)
+func WithMinuteQuota(n int) ServerOption {
 	return func(c *config) { c.ratePerMinute = n }
 }
 
@@ -168,12 +171,11 @@ func WithTextPlainErrors() ServerOption {
 // NewServer starts a fake on a loopback address. Close it when done.
 func NewServer(opts ...ServerOption) *Server {
 	cfg := config{
-		appID:          DefaultAppID,
+		appID:          defaultAppID,
 		secret:         randomHex(16),
-		ratePerMinute:  DefaultRatePerMinute,
+		ratePerMinute:  defaultMinuteQuota,
 		expiresIn:      DefaultExpiresIn,
-		errContentType: JSONContentType,
-		jpegQuality:    80,
+		errContentType: jsonContentType,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -183,7 +185,7 @@ func NewServer(opts ...ServerOption) *Server {
 	s := &Server{
 		cfg:    cfg,
 		images: newImageCache(),
-		tokens: make(map[string]*tokenInfo),
+		tokens: make(map[string]*issued),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /cgi-bin/token", s.handleToken)

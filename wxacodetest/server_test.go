@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -249,8 +250,10 @@ func TestUnlimitedRules(t *testing.T) {
 		{"scene 32 long", good, `{"scene":"` + strings.Repeat("a", 32) + `"}`, 0},
 		{"no scene", good, `{"page":"pages/index/index"}`, 40169},
 		{"scene not a string", good, `{"scene":42}`, 40169},
-		{"body not json", good, `scene=a`, 40169},
-		{"body empty", good, ``, 40169},
+		{"body not json", good, `scene=a`, 47001},
+		{"body empty", good, ``, 47001},
+		{"is_hyaline as a number", good, `{"scene":"a","is_hyaline":1}`, 47001},
+		{"check_path as a number", good, `{"scene":"a","check_path":0}`, 47001},
 		{"leading slash", good, `{"scene":"a","page":"/pages/index/index"}`, 41030},
 		{"page parameters", good, `{"scene":"a","page":"pages/index/index?id=1"}`, 41030},
 		{"unpublished page", good, `{"scene":"a","page":"pages/new/index"}`, 41030},
@@ -272,8 +275,8 @@ func TestUnlimitedRules(t *testing.T) {
 			a := mint(t, s, tc.token, tc.body)
 			wantCode(t, a, tc.want)
 			if tc.want != 0 {
-				if a.contentType != JSONContentType {
-					t.Errorf("Content-Type = %q, want %q", a.contentType, JSONContentType)
+				if a.contentType != jsonContentType {
+					t.Errorf("Content-Type = %q, want %q", a.contentType, jsonContentType)
 				}
 				return
 			}
@@ -329,7 +332,7 @@ func TestTextPlainErrors(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	s := newServer(t, WithRateLimit(3))
+	s := newServer(t, WithMinuteQuota(3))
 	tok := s.Token()
 	for range 3 {
 		wantCode(t, mint(t, s, tok, `{"scene":"a"}`), 0)
@@ -533,4 +536,53 @@ func TestConns(t *testing.T) {
 	if got := s.Conns(); got != 1 {
 		t.Errorf("Conns = %d after 5 sequential calls on one transport, want 1", got)
 	}
+}
+
+// TestTheFakeTellsTheTruth: the service's messages, refused calls recorded
+// with what they carried, unknown fields kept, and metadata of any length.
+func TestTheFakeTellsTheTruth(t *testing.T) {
+	s := newServer(t)
+	tok := s.Token()
+	t.Run("messages", func(t *testing.T) {
+		for code, want := range map[int]string{
+			40001: "invalid credential, access_token is invalid or not latest, could get access_token by getStableAccessToken, more details at https://mmbizurl.cn/s/JtxxFh33r rid: ",
+			48001: "api unauthorized rid: ",
+			40164: "not in whitelist rid: ",
+		} {
+			s.FailNext(1, code)
+			if a := mint(t, s, tok, `{"scene":"a"}`); a.errcode != code || !strings.Contains(a.errmsg, want) {
+				t.Errorf("errcode %d answered %s, want a message with %q", code, a.body, want)
+			}
+		}
+	})
+	t.Run("refused calls are recorded", func(t *testing.T) {
+		before := len(s.Requests())
+		s.FailNext(1, 45009)
+		wantCode(t, mint(t, s, tok, `{"scene":"q=1","width":600,"mystery":true}`), 45009)
+		wantCode(t, mint(t, s, "wrong-token", `{"scene":"q=2","page":"pages/a"}`), 40001)
+		reqs := s.Requests()[before:]
+		if len(reqs) != 2 {
+			t.Fatalf("%d requests recorded, want 2", len(reqs))
+		}
+		if r := reqs[0]; r.Scene != "q=1" || r.Width != 600 || !slices.Equal(r.Fields, []string{"scene", "width", "mystery"}) || r.ErrCode != 45009 {
+			t.Errorf("recorded %+v", r)
+		}
+		if r := reqs[1]; r.Scene != "q=2" || r.Page != "pages/a" || r.ErrCode != 40001 {
+			t.Errorf("recorded %+v", r)
+		}
+	})
+	t.Run("a 70 KB page", func(t *testing.T) {
+		page := "pages/" + strings.Repeat("p", 70<<10)
+		for _, hyaline := range []bool{false, true} {
+			a := mint(t, s, tok, fmt.Sprintf(`{"scene":"long","page":%q,"is_hyaline":%v}`, page, hyaline))
+			wantCode(t, a, 0)
+			code, err := ReadCode(a.body)
+			if err != nil || code.Page != page || code.Scene != "long" {
+				t.Errorf("hyaline=%v: ReadCode = %.40v, %v", hyaline, code, err)
+			}
+			if _, _, err := image.Decode(bytes.NewReader(a.body)); err != nil {
+				t.Errorf("hyaline=%v: the image does not decode: %v", hyaline, err)
+			}
+		}
+	})
 }

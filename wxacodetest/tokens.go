@@ -16,12 +16,6 @@ const (
 	maxForcedPerDay      = 20
 )
 
-// issued is a token and its expiry.
-type issued struct {
-	value     string
-	expiresAt time.Time
-}
-
 // tokenAnswer is the JSON answer of both token endpoints.
 type tokenAnswer struct {
 	AccessToken string `json:"access_token"`
@@ -150,8 +144,8 @@ func (s *Server) stableTokenLocked(force bool) issued {
 // issueLocked makes and records a new token, from stable_token or not (the
 // two kinds are independent, as on the real service).
 func (s *Server) issueLocked(stable bool) issued {
-	t := issued{value: "fake-" + randomHex(24), expiresAt: s.nowLocked().Add(s.cfg.expiresIn)}
-	s.tokens[t.value] = &tokenInfo{expiresAt: t.expiresAt, stable: stable}
+	t := issued{value: "fake-" + randomHex(24), expiresAt: s.nowLocked().Add(s.cfg.expiresIn), stable: stable}
+	s.tokens[t.value] = &t
 	return t
 }
 
@@ -177,6 +171,6 @@ func secondsLeft(at, now time.Time) int64 {
 
 // writeJSON answers v as JSON.
 func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", JSONContentType)
+	w.Header().Set("Content-Type", jsonContentType)
 	_ = json.NewEncoder(w).Encode(v)
 }

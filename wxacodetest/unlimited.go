@@ -18,7 +18,7 @@ func errMessage(code int) string {
 	case -1:
 		return "system error"
 	case 40001:
-		return "invalid credential, access_token is invalid or not latest"
+		return "invalid credential, access_token is invalid or not latest, could get access_token by getStableAccessToken, more details at https://mmbizurl.cn/s/JtxxFh33r"
 	case 40002:
 		return "invalid grant_type"
 	case 40013:
@@ -31,6 +31,8 @@ func errMessage(code int) string {
 		return "invalid appsecret"
 	case 40129:
 		return "invalid scene"
+	case 40164:
+		return "invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist"
 	case 40169:
 		return "invalid length for scene, or the data is not json string"
 	case 41001:
@@ -49,6 +51,8 @@ func errMessage(code int) string {
 		return "api minute-quota reach limit  mustslower  retry next minute"
 	case 47001:
 		return "data format error"
+	case 48001:
+		return "api unauthorized"
 	case 85096:
 		return "not allow include scancode_time field"
 	case 85107:
@@ -83,12 +87,17 @@ func (s *Server) handleUnlimited(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	token := q.Get(s.tokenParam())
 
-	s.mu.Lock()
-	rec := Request{Token: token, FromAppID: q.Get("from_appid"), Query: r.URL.RawQuery, Time: s.nowLocked(),
+	rec := Request{Token: token, FromAppID: q.Get("from_appid"), Query: r.URL.RawQuery,
 		CheckPath: true, EnvVersion: "release", Width: 430}
+	// Decoded before the other checks so that a refused call is recorded
+	// with what it carried.
+	bodyCode := decodeBody(body, &rec)
+
+	s.mu.Lock()
+	rec.Time = s.nowLocked()
 	code := s.admitLocked(token)
 	if code == 0 {
-		code = decodeBody(body, &rec)
+		code = bodyCode
 	}
 	if code == 0 {
 		code = s.validate(&rec)
@@ -148,34 +157,38 @@ func (s *Server) admitLocked(token string) int {
 	return 0
 }
 
-// decodeBody reads the JSON body into rec, keeping the order of the fields.
-// A body that is not a JSON object answers 40169, as the service does; a
-// field of the wrong type answers 40097.
+// decodeBody reads the JSON body into rec, keeping the order of the fields
+// (unknown ones included). A body that is not a JSON object answers 47001
+// "data format error", as the service does, and so does a boolean field
+// sent as a number ("is_hyaline": 1); another field of the wrong type
+// answers 40097. It returns the first errcode, having recorded every field
+// it could read.
 func decodeBody(body []byte, rec *Request) int {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return 40169
+		return 47001
 	}
+	code := 0
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return 40169
+			return 47001
 		}
 		key, _ := tok.(string)
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return 40169
+			return 47001
 		}
 		rec.Fields = append(rec.Fields, key)
-		if code := decodeField(key, raw, rec); code != 0 {
-			return code
+		if c := decodeField(key, raw, rec); code == 0 {
+			code = c
 		}
 	}
 	if _, err := dec.Token(); err != nil {
-		return 40169
+		return 47001
 	}
-	return 0
+	return code
 }
 
 // decodeField stores one field. Unknown fields are ignored, as the service
@@ -190,7 +203,7 @@ func decodeField(key string, raw json.RawMessage, rec *Request) int {
 	case "page":
 		err = json.Unmarshal(raw, &rec.Page)
 	case "check_path":
-		err = json.Unmarshal(raw, &rec.CheckPath)
+		return decodeBool(raw, &rec.CheckPath)
 	case "env_version":
 		err = json.Unmarshal(raw, &rec.EnvVersion)
 	case "width":
@@ -201,9 +214,9 @@ func decodeField(key string, raw json.RawMessage, rec *Request) int {
 		}
 		rec.Width = int(f)
 	case "auto_color":
-		err = json.Unmarshal(raw, &rec.AutoColor)
+		return decodeBool(raw, &rec.AutoColor)
 	case "is_hyaline":
-		err = json.Unmarshal(raw, &rec.IsHyaline)
+		return decodeBool(raw, &rec.IsHyaline)
 	case "line_color":
 		rec.LineColor, err = decodeColor(raw)
 	}
@@ -211,6 +224,19 @@ func decodeField(key string, raw json.RawMessage, rec *Request) int {
 		return 40097
 	}
 	return 0
+}
+
+// decodeBool reads a boolean field: a number there answers 47001, as users
+// of the real service report, any other type 40097.
+func decodeBool(raw json.RawMessage, dst *bool) int {
+	if json.Unmarshal(raw, dst) == nil {
+		return 0
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return 47001
+	}
+	return 40097
 }
 
 // decodeColor reads {"r":…,"g":…,"b":…} whose values are numbers or numeric
