@@ -23,9 +23,9 @@ type Server struct {
 	images     *imageCache
 
 	mu            sync.Mutex
-	offset        time.Duration         // added to the wall clock by Advance
+	offset        time.Duration      // added to the wall clock by Advance
 	tokens        map[string]*issued // every token issued, by value
-	stable        string                // the current stable token
+	stable        string             // the current stable token
 	lastForced    time.Time
 	forcedToday   []time.Time
 	tokenRequests int
