@@ -87,27 +87,6 @@ func TestCloudRunDefaults(t *testing.T) {
 	}
 }
 
-func TestBaseURLMustBeHTTP(t *testing.T) {
-	for _, base := range []string{"ftp://api.weixin.qq.com", "unix:///var/run/wx.sock", "api.weixin.qq.com", "file:///etc/passwd", "http://", "http://host/?a=1"} {
-		t.Run(base, func(t *testing.T) {
-			var requests int
-			ts := TokenFunc(func(context.Context) (string, error) { requests++; return "t", nil })
-			for name, c := range map[string]*Client{"cloud run": NewCloudRunClient(WithBaseURL(base)), "token": NewClient(ts, WithBaseURL(base))} {
-				_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
-				if err == nil || !strings.Contains(err.Error(), "base URL") {
-					t.Errorf("%s client: err = %v, want a base URL error", name, err)
-				}
-			}
-			if _, err := NewStableTokenSource("a", "b", WithBaseURL(base)).Token(context.Background()); err == nil {
-				t.Error("StableTokenSource accepted the base URL")
-			}
-			if requests != 0 {
-				t.Errorf("token fetched %d times for an unusable base URL", requests)
-			}
-		})
-	}
-}
-
 func TestCloudRunRetriesTokenNotReady(t *testing.T) {
 	srv := newFake(t, wxacodetest.WithOpenAPIService())
 	srv.FailNext(2, CodeCloudTokenNotReady)

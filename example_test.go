@@ -89,6 +89,22 @@ func ExampleAPIError() {
 	// true
 }
 
+func ExampleAPIError_Hint() {
+	srv := wxacodetest.NewServer()
+	defer srv.Close()
+	client := wxacode.NewClient(wxacode.StaticToken("a-token-from-elsewhere"), wxacode.WithBaseURL(srv.URL))
+
+	_, err := client.GetUnlimited(context.Background(), wxacode.Request{Scene: "id=42"})
+	var apiErr *wxacode.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Println(apiErr.Code)
+		fmt.Println(apiErr.Hint())
+	}
+	// Output:
+	// 40001
+	// the token was replaced: another process or tool fetched a new one; share one StableTokenSource (or one token service) per AppID, and do not mix /cgi-bin/token with stable_token
+}
+
 func ExampleTokenFunc() {
 	srv := wxacodetest.NewServer()
 	defer srv.Close()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -208,4 +209,62 @@ type failingTransport struct{}
 
 func (failingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return nil, fmt.Errorf("cannot reach %s: %w", r.URL, errFailingTransport)
+}
+
+func TestNoCredentialInErrors(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+
+	tests := []struct {
+		name string
+		base string
+		h    http.HandlerFunc
+	}{
+		{"closed port", closedURL, nil},
+		{"errmsg echoes the token", "", func(w http.ResponseWriter, r *http.Request) {
+			writeErr(w, 40097, "invalid args: access_token="+r.URL.Query().Get("access_token"))
+		}},
+		{"connection cut", "", func(w http.ResponseWriter, r *http.Request) { hangUp(t, w) }},
+		{"bad base URL", "http://exa mple.com", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			base := tc.base
+			if tc.h != nil {
+				srv := httptest.NewServer(tc.h)
+				t.Cleanup(srv.Close)
+				base = srv.URL
+			}
+			c := NewClient(StaticToken(testToken), WithBaseURL(base), WithMaxAttempts(2), fastRetries())
+			_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if strings.Contains(err.Error(), testToken) {
+				t.Errorf("error holds the token: %v", err)
+			}
+			if !strings.HasPrefix(err.Error(), "wxacode: ") && !strings.Contains(err.Error(), "REDACTED") {
+				t.Errorf("error is neither ours nor redacted: %v", err)
+			}
+			var ue *url.Error
+			if errors.As(err, &ue) && strings.Contains(ue.URL, testToken) {
+				t.Errorf("wrapped *url.Error URL holds the token: %s", ue.URL)
+			}
+		})
+	}
+}
+
+func TestTransportErrorKeepsURLWithoutToken(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	c := NewClient(StaticToken(testToken), WithBaseURL(closed.URL), WithMaxAttempts(1))
+	_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		t.Fatalf("err = %v, want a *url.Error in the chain", err)
+	}
+	if want := closed.URL + "/wxa/getwxacodeunlimit?access_token=REDACTED"; ue.URL != want {
+		t.Errorf("URL = %q, want %q", ue.URL, want)
+	}
 }

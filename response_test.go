@@ -1,11 +1,14 @@
 package wxacode
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -126,4 +129,135 @@ type signalBody struct {
 func (b *signalBody) Read(p []byte) (int, error) {
 	b.once.Do(func() { b.reading <- struct{}{} })
 	return b.ReadCloser.Read(p)
+}
+
+func TestResponses(t *testing.T) {
+	jpg, pngImg := testJPEG(t), testPNG(t)
+	gif := []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;")
+	tests := []struct {
+		name        string
+		status      int
+		contentType string // "" sends no Content-Type
+		body        []byte
+		wantImage   []byte
+		wantCode    int    // *APIError with this code
+		wantResp    string // *ResponseError whose message holds this
+	}{
+		{"jpeg", 200, "image/jpeg", jpg, jpg, 0, ""},
+		{"png", 200, "image/png", pngImg, pngImg, 0, ""},
+		{"gif is an image too", 200, "image/gif", gif, gif, 0, ""},
+		{"jpeg with trailing padding", 200, "image/jpeg", append(append([]byte{}, jpg...), 0, 0), append(append([]byte{}, jpg...), 0, 0), 0, ""},
+		{"json error", 200, "application/json; encoding=utf-8", []byte(`{"errcode":41030,"errmsg":"invalid page rid: 1a2b"}`), nil, 41030, ""},
+		{"json error as text/plain", 200, "text/plain", []byte(`{"errcode":40129,"errmsg":"invalid scene"}`), nil, 40129, ""},
+		{"json error without content type", 200, "", []byte(` {"errcode":40097,"errmsg":"invalid args"}`), nil, 40097, ""},
+		{"json error labelled as image", 200, "image/jpeg", []byte(`{"errcode":45009,"errmsg":"reach max api daily quota limit"}`), nil, 45009, ""},
+		{"json error with 4xx status", 400, "application/json", []byte(`{"errcode":40169,"errmsg":"invalid length for scene"}`), nil, 40169, ""},
+		{"html 502 page", 502, "text/html", []byte("<html><body>502 Bad Gateway</body></html>"), nil, 0, "HTTP 502, Content-Type text/html"},
+		{"empty 200", 200, "image/jpeg", nil, nil, 0, "HTTP 200, Content-Type image/jpeg): empty body"},
+		{"empty 200 no type", 200, "", nil, nil, 0, "Content-Type none): empty body"},
+		{"errcode 0 without image", 200, "application/json", []byte(`{"errcode":0,"errmsg":"ok"}`), nil, 0, "errcode 0 without an image"},
+		{"text body", 200, "text/plain", []byte("hello"), nil, 0, "neither an image nor a JSON error"},
+		{"html labelled as image", 200, "image/png", []byte("<html>oops</html>"), nil, 0, "not an image"},
+		{"truncated png", 200, "image/png", pngImg[:len(pngImg)-20], nil, 0, "truncated PNG"},
+		{"truncated jpeg", 200, "image/jpeg", jpg[:len(jpg)/2], nil, 0, "truncated JPEG"},
+		{"image with error status", 500, "image/jpeg", jpg, nil, 0, "HTTP 500"},
+		{"json without errcode", 200, "application/json", []byte(`{"hello":1}`), nil, 0, "neither an image nor a JSON error"},
+		{"errcode as a string of digits", 200, "application/json", []byte(`{"errcode":"41030","errmsg":"invalid page"}`), nil, 41030, ""},
+		{"errmsg that is not a string", 200, "application/json", []byte(`{"errcode":40097,"errmsg":{"detail":1}}`), nil, 40097, ""},
+		{"byte order mark before the json", 200, "application/json", []byte("\xef\xbb\xbf{\"errcode\":40129,\"errmsg\":\"invalid scene\"}"), nil, 40129, ""},
+		{"png with bytes after IEND", 200, "image/png", append(append([]byte{}, pngImg...), "trailing"...), append(append([]byte{}, pngImg...), "trailing"...), 0, ""},
+		{"errcode that is not a number", 200, "application/json", []byte(`{"errcode":"abc"}`), nil, 0, "neither an image nor a JSON error"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := setup(t, nil, func(w http.ResponseWriter, r *http.Request) {
+				if tc.contentType == "" {
+					w.Header()["Content-Type"] = nil // keep net/http from sniffing one
+				} else {
+					w.Header().Set("Content-Type", tc.contentType)
+				}
+				w.WriteHeader(tc.status)
+				_, _ = w.Write(tc.body)
+			}, WithMaxAttempts(1))
+			img, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+			switch {
+			case tc.wantImage != nil:
+				if err != nil {
+					t.Fatalf("err = %v, want image", err)
+				}
+				if !bytes.Equal(img, tc.wantImage) {
+					t.Errorf("image differs from what was sent (%d vs %d bytes)", len(img), len(tc.wantImage))
+				}
+			case tc.wantCode != 0:
+				var apiErr *APIError
+				if !errors.As(err, &apiErr) {
+					t.Fatalf("err = %v, want *APIError", err)
+				}
+				if apiErr.Code != tc.wantCode {
+					t.Errorf("Code = %d, want %d", apiErr.Code, tc.wantCode)
+				}
+				if img != nil {
+					t.Errorf("image returned with an API error")
+				}
+			default:
+				var respErr *ResponseError
+				if !errors.As(err, &respErr) {
+					t.Fatalf("err = %v, want *ResponseError", err)
+				}
+				if respErr.StatusCode != tc.status {
+					t.Errorf("StatusCode = %d, want %d", respErr.StatusCode, tc.status)
+				}
+				if !strings.Contains(err.Error(), tc.wantResp) {
+					t.Errorf("err = %q, want it to contain %q", err, tc.wantResp)
+				}
+				if !strings.HasPrefix(err.Error(), "wxacode: ") {
+					t.Errorf("err = %q, want prefix wxacode:", err)
+				}
+			}
+		})
+	}
+}
+
+func TestBodyCaps(t *testing.T) {
+	const fifty = 50 << 20
+	chunk := bytes.Repeat([]byte{0xff}, 32<<10)
+	tests := []struct {
+		name          string
+		contentType   string
+		contentLength bool // announce the size, or stream it chunked
+		size          int
+	}{
+		{"50 MB image announced", "image/jpeg", true, fifty},
+		{"50 MB image streamed", "image/jpeg", false, fifty},
+		{"5 MB image announced", "image/png", true, 5 << 20},
+		{"65 KB of json streamed", "application/json", false, 65 << 10},
+		{"1 MB of html announced", "text/html", true, 1 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := setup(t, nil, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tc.contentType)
+				if tc.contentLength {
+					w.Header().Set("Content-Length", strconv.Itoa(tc.size))
+				}
+				for sent := 0; sent < tc.size; sent += len(chunk) {
+					if _, err := w.Write(chunk[:min(len(chunk), tc.size-sent)]); err != nil {
+						return // the client hung up, as it should
+					}
+				}
+			}, WithMaxAttempts(1))
+			var before, after runtimeMem
+			before.read()
+			_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+			after.read()
+			var respErr *ResponseError
+			if !errors.As(err, &respErr) || !strings.Contains(respErr.Reason, "limit") {
+				t.Fatalf("err = %v, want a *ResponseError about the size limit", err)
+			}
+			// io.ReadAll over a LimitReader: about twice the 4 MiB cap.
+			if got := after.total - before.total; got >= 16<<20 {
+				t.Errorf("allocated %d MiB reading a %d MiB body, want under 16", got>>20, tc.size>>20)
+			}
+		})
+	}
 }

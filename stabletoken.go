@@ -236,7 +236,10 @@ func (s *StableTokenSource) fetch(ctx context.Context, force bool) (*cachedToken
 	}
 	t, err := retry(ctx, &s.opts, "wxacode: retrying token request", func() (*cachedToken, error) {
 		t, err := s.fetchOnce(ctx, body)
-		return t, newRedactor("", s.secret).error(err)
+		if err != nil {
+			return nil, newRedactor("", s.secret).error(err)
+		}
+		return t, nil
 	})
 	if err != nil {
 		s.opts.log(ctx, slog.LevelWarn, "wxacode: access token refresh failed", slog.String("error", err.Error()))

@@ -148,16 +148,12 @@ func (c *Client) send(ctx context.Context, token string, body []byte) ([]byte, e
 
 // post sends one request and sorts out the answer.
 func (c *Client) post(ctx context.Context, token string, body []byte) ([]byte, error) {
-	q := url.Values{}
+	u, sep := c.opts.baseURL+unlimitedPath, "?"
 	if c.opts.fromAppID != "" {
-		q.Set("from_appid", c.opts.fromAppID)
+		u, sep = u+sep+"from_appid="+url.QueryEscape(c.opts.fromAppID), "&"
 	}
 	if c.tokenParam != "" {
-		q.Set(c.tokenParam, token)
-	}
-	u := c.opts.baseURL + unlimitedPath
-	if len(q) > 0 {
-		u += "?" + q.Encode()
+		u += sep + c.tokenParam + "=" + url.QueryEscape(token)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
@@ -175,5 +171,8 @@ func (c *Client) post(ctx context.Context, token string, body []byte) ([]byte, e
 // redact removes token, the source's own credentials and the value of any
 // credential parameter from err.
 func (c *Client) redact(err error, token string) error {
+	if err == nil {
+		return nil
+	}
 	return newRedactor(c.tokenParam, append([]string{token}, c.credentials...)...).error(err)
 }

@@ -170,6 +170,7 @@ func (a *app) batch(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintf(&b, ", in %s (%.1f/s)", elapsed.Round(time.Millisecond), float64(r.minted)/max(elapsed.Seconds(), 1e-9))
 	left := len(plan.jobs) - r.settled
+	defer a.printHints(r.fails)
 	switch {
 	case r.gate.isExhausted():
 		fmt.Fprintln(a.stderr, b.String())
@@ -321,7 +322,7 @@ func (r *batchRun) mint(ctx context.Context, j job) {
 		}
 		fl := failure{line: j.line, scene: j.scene, errmsg: strings.TrimPrefix(err.Error(), "wxacode: ")}
 		if isAPI {
-			fl.errcode, fl.errmsg = strconv.Itoa(apiErr.Code), apiErr.Message
+			fl.errcode, fl.errmsg, fl.hint = strconv.Itoa(apiErr.Code), apiErr.Message, hint(apiErr)
 		}
 		r.settle(&fl)
 		return
@@ -412,4 +413,15 @@ func (g *quotaGate) isExhausted() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.exhausted
+}
+
+// printHints prints, once per errcode among fails, how to fix it.
+func (a *app) printHints(fails []failure) {
+	seen := map[string]bool{}
+	for _, f := range fails {
+		if f.hint != "" && !seen[f.errcode] {
+			seen[f.errcode] = true
+			fmt.Fprintf(a.stderr, "hint for errcode %s: %s\n", f.errcode, f.hint)
+		}
+	}
 }

@@ -398,3 +398,19 @@ func TestNoCredentialInOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestHintsNameTheFlag: an API error comes with how to fix it, and for
+// 41030 the command names its own flag.
+func TestHintsNameTheFlag(t *testing.T) {
+	srv, env := fakeEnv(t, wxacodetest.WithPublishedPages("pages/index/index"))
+	get := runBinary(t, env, "", "get", "-base-url", srv.URL, "-scene", "a=1", "-page", "pages/draft/index", "-o", filepath.Join(t.TempDir(), "a.jpg"))
+	if get.code != exitFailed || !strings.Contains(get.stderr, "errcode 41030") || !strings.Contains(get.stderr, "hint: ") || !strings.Contains(get.stderr, "-skip-path-check") {
+		t.Errorf("get: exit %d, stderr %q; want 41030 with a hint naming -skip-path-check", get.code, get.stderr)
+	}
+	in := writeFile(t, "in.csv", "scene,page\na=1,pages/draft/index\nb=2,pages/draft/index\n")
+	out := filepath.Join(t.TempDir(), "codes")
+	batch := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", in, "-out", out)
+	if batch.code != exitFailed || strings.Count(batch.stderr, "hint for errcode 41030: ") != 1 || !strings.Contains(batch.stderr, "-skip-path-check") {
+		t.Errorf("batch: exit %d, stderr %q; want one hint line naming -skip-path-check", batch.code, batch.stderr)
+	}
+}

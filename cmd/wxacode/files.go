@@ -181,6 +181,7 @@ type failure struct {
 	scene   string // as read
 	errcode string // the API's errcode, "" for local and transport errors
 	errmsg  string
+	hint    string // how to fix it, for some API errors
 }
 
 // failuresFile is the name of the failures report in the output directory.

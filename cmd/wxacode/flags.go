@@ -191,3 +191,12 @@ func (a *app) client(f *codeFlags, extra ...wxacode.Option) (*wxacode.Client, fu
 	}
 	return wxacode.NewClient(ts, opts...), cleanup, nil
 }
+
+// hint says how to fix err, in the command's terms: for 41030 it names
+// -skip-path-check where the library names SkipPathCheck.
+func hint(err *wxacode.APIError) string {
+	if err.Code == wxacode.CodeInvalidPage {
+		return "the page is not in the released version: publish it, or pass -skip-path-check (check_path=false) or -env trial or develop"
+	}
+	return err.Hint()
+}

@@ -69,7 +69,15 @@ func (a *app) get(ctx context.Context, args []string) int {
 
 	img, err := client.GetUnlimited(ctx, req)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "wxacode get: %s\n", strings.TrimPrefix(err.Error(), "wxacode: "))
+		var apiErr *wxacode.APIError
+		if errors.As(err, &apiErr) {
+			fmt.Fprintf(a.stderr, "wxacode get: errcode %d: %s\n", apiErr.Code, apiErr.Message)
+			if h := hint(apiErr); h != "" {
+				fmt.Fprintf(a.stderr, "hint: %s\n", h)
+			}
+		} else {
+			fmt.Fprintf(a.stderr, "wxacode get: %s\n", strings.TrimPrefix(err.Error(), "wxacode: "))
+		}
 		if errors.Is(err, context.Canceled) {
 			return exitInterrupted
 		}
