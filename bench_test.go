@@ -96,6 +96,22 @@ func BenchmarkGetUnlimited(b *testing.B) {
 	}
 }
 
+// BenchmarkGetUnlimitedCached: a code served from a MemoryCache.
+func BenchmarkGetUnlimitedCached(b *testing.B) {
+	hc := &http.Client{Transport: newCannedTransport()}
+	c := wxacode.NewClient(wxacode.StaticToken(benchToken), wxacode.WithHTTPClient(hc), wxacode.WithCache(wxacode.NewMemoryCache(1<<20)))
+	ctx := context.Background()
+	if _, err := c.GetUnlimited(ctx, benchRequest); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.GetUnlimited(ctx, benchRequest); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkRawHTTP(b *testing.B) {
 	hc := &http.Client{Transport: newCannedTransport()}
 	ctx := context.Background()

@@ -8,6 +8,7 @@ import (
 	"image"
 	_ "image/jpeg" // register the decoders the examples use
 	_ "image/png"
+	"log"
 	"strings"
 
 	"github.com/go-wxacode/wxacode"
@@ -103,6 +104,24 @@ func ExampleAPIError_Hint() {
 	// Output:
 	// 40001
 	// the token was replaced: another process or tool fetched a new one; share one StableTokenSource (or one token service) per AppID, and do not mix /cgi-bin/token with stable_token
+}
+
+func ExampleWithCache() {
+	srv := wxacodetest.NewServer()
+	defer srv.Close()
+	client := wxacode.NewClient(wxacode.StaticToken(srv.Token()), wxacode.WithBaseURL(srv.URL),
+		wxacode.WithCache(wxacode.NewMemoryCache(64<<20)))
+
+	for range 2 {
+		img, err := client.GetUnlimited(context.Background(), wxacode.Request{Scene: "id=42"})
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(len(img) > 0, "API calls so far:", len(srv.Requests()))
+	}
+	// Output:
+	// true API calls so far: 1
+	// true API calls so far: 1
 }
 
 func ExampleTokenFunc() {

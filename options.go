@@ -39,6 +39,7 @@ type options struct {
 	fromAppID   string
 	rateN       int
 	ratePeriod  time.Duration
+	cache       Cache
 	baseErr     error // why baseURL is unusable, if it is
 }
 

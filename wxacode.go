@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 )
 
 // unlimitedPath is the path of getUnlimitedQRCode.
@@ -43,6 +44,9 @@ type Client struct {
 	credentials []string         // what ts knows that must stay secret too
 	opts        options
 	limiter     *rateLimiter // nil: no rate limit
+
+	mu      sync.Mutex             // guards flights
+	flights map[string]*codeFlight // calls shared by key, with WithCache
 }
 
 // NewClient returns a Client that takes access_tokens from ts. Options set
@@ -50,7 +54,7 @@ type Client struct {
 // TokenParamName() string method chooses the query parameter its tokens go
 // in (access_token by default).
 func NewClient(ts TokenSource, opts ...Option) *Client {
-	c := &Client{ts: ts, tokenParam: "access_token", opts: newOptions(opts)}
+	c := &Client{ts: ts, tokenParam: "access_token", opts: newOptions(opts), flights: make(map[string]*codeFlight)}
 	c.invalidator, _ = ts.(TokenInvalidator)
 	if n, ok := ts.(tokenParamNamer); ok {
 		c.tokenParam = n.TokenParamName()
@@ -76,6 +80,10 @@ var errNoTokenSource = errors.New("wxacode: Client has no TokenSource")
 // (40001, 40014, 42001), the TokenSource is told (TokenInvalidator), asked
 // again, and the request is sent once more if the token changed; a second
 // rejection is returned as *APIError. Other API errors are returned at once.
+//
+// With WithCache, the code is looked up under r.Key() first (no token is
+// fetched for a hit), a minted code is stored before GetUnlimited returns,
+// and concurrent calls for one code share one lookup and one API call.
 func (c *Client) GetUnlimited(ctx context.Context, r Request) ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
@@ -90,6 +98,14 @@ func (c *Client) GetUnlimited(ctx context.Context, r Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.opts.cache != nil {
+		return c.cached(ctx, keyOf(body), body)
+	}
+	return c.mint(ctx, body)
+}
+
+// mint calls the API for body, retrying what may pass.
+func (c *Client) mint(ctx context.Context, body []byte) ([]byte, error) {
 	refreshed := false // the one token refresh a call may make
 	return retry(ctx, &c.opts, "wxacode: retrying", func() ([]byte, error) {
 		token, err := c.token(ctx)

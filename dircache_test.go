@@ -1,0 +1,125 @@
+package wxacode
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestDirCacheSurvivesARestart: a new Client on the same directory serves
+// the code without a call; the directory holds one file per code.
+func TestDirCacheSurvivesARestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "codes")
+	srv := newFake(t)
+	newClient := func() *Client {
+		d, err := NewDirCache(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return NewClient(StaticToken(srv.Token()), WithBaseURL(srv.URL), WithCache(d))
+	}
+	reqs := []Request{{Scene: "a=1"}, {Scene: "a=2", IsHyaline: true}}
+	var minted [][]byte
+	for _, r := range reqs {
+		img, err := newClient().GetUnlimited(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		minted = append(minted, img)
+	}
+	calls := len(srv.Requests())
+	restarted := newClient()
+	for i, r := range reqs {
+		img, err := restarted.GetUnlimited(context.Background(), r)
+		if err != nil || !bytes.Equal(img, minted[i]) {
+			t.Errorf("%+v after a restart: %v, same bytes %v", r, err, bytes.Equal(img, minted[i]))
+		}
+	}
+	if got := len(srv.Requests()); got != calls {
+		t.Errorf("%d API calls after the restart, want 0", got-calls)
+	}
+	names := dirNames(t, dir)
+	if len(names) != 2 || names[0] != min(reqs[0].Key(), reqs[1].Key()) || names[1] != max(reqs[0].Key(), reqs[1].Key()) {
+		t.Errorf("directory holds %v, want the two keys and nothing else", names)
+	}
+}
+
+func TestDirCacheFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := NewDirCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jpg := testJPEG(t)
+	key := Request{Scene: "x"}.Key()
+
+	// A file cut short (a writer that did not rename) is a miss, and Put
+	// replaces it.
+	if err := os.WriteFile(filepath.Join(dir, key), jpg[:len(jpg)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := d.Get(ctx, key); ok || err != nil {
+		t.Errorf("truncated file: ok %v, err %v; want a miss", ok, err)
+	}
+	if err := d.Put(ctx, key, jpg); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, _ := d.Get(ctx, key); !ok || !bytes.Equal(got, jpg) {
+		t.Error("Put did not replace the truncated file")
+	}
+	for _, junk := range [][]byte{[]byte("<html>"), nil} {
+		_ = os.WriteFile(filepath.Join(dir, key), junk, 0o644)
+		if _, ok, _ := d.Get(ctx, key); ok {
+			t.Errorf("%q served as an image", junk)
+		}
+	}
+
+	// Keys are validated: none names a path outside dir.
+	for _, bad := range []string{"", "../escape", "a/b", "ABC", "..", string(make([]byte, 65))} {
+		if _, _, err := d.Get(ctx, bad); err == nil {
+			t.Errorf("Get(%q) accepted the key", bad)
+		}
+		if err := d.Put(ctx, bad, jpg); err == nil {
+			t.Errorf("Put(%q) accepted the key", bad)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "escape")); !os.IsNotExist(err) {
+		t.Error("a file was written outside the directory")
+	}
+
+	// Writes leave nothing but the file; a crashed writer's old temporary
+	// file is removed when the cache is opened again, a fresh one is not.
+	if names := dirNames(t, dir); len(names) != 1 || names[0] != key {
+		t.Errorf("directory holds %v, want only %s", names, key)
+	}
+	old, fresh := filepath.Join(dir, ".tmp-1"), filepath.Join(dir, ".tmp-2")
+	_ = os.WriteFile(old, jpg[:10], 0o644)
+	_ = os.WriteFile(fresh, jpg[:10], 0o644)
+	_ = os.Chtimes(old, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour))
+	if _, err := NewDirCache(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Error("a crashed writer's temporary file was kept")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a fresh temporary file was removed")
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
