@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -365,5 +366,21 @@ func TestOneCallForAViralCode(t *testing.T) {
 	wg.Wait()
 	if failed.Load() != 0 || len(srv.Requests()) != 1 {
 		t.Errorf("%d failures, %d API calls; want 0 and 1", failed.Load(), len(srv.Requests()))
+	}
+}
+
+// TestOnlyCompleteImagesAreStored: an answer cut short is an error, and
+// nothing is stored for it.
+func TestOnlyCompleteImagesAreStored(t *testing.T) {
+	jpg := testJPEG(t)
+	spy := &spyCache{Cache: NewMemoryCache(1 << 20)}
+	c, _ := setup(t, nil, func(w http.ResponseWriter, r *http.Request) {
+		writeImage(w, "image/jpeg", jpg[:len(jpg)/2])
+	}, WithCache(spy), WithMaxAttempts(1))
+	if _, err := c.GetUnlimited(context.Background(), Request{Scene: "id=8"}); err == nil {
+		t.Fatal("a truncated image was returned")
+	}
+	if got := spy.puts.Load(); got != 0 {
+		t.Errorf("%d puts, want none", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -122,4 +123,57 @@ func dirNames(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// TestDirCacheAcrossProcesses: a second process, with its own Client on the
+// same directory, serves the code without an API call.
+func TestDirCacheAcrossProcesses(t *testing.T) {
+	if os.Getenv("WXACODE_CACHE_CHILD") != "" {
+		t.Skip("the child process runs TestDirCacheChild")
+	}
+	dir := t.TempDir()
+	srv := newFake(t)
+	child := func() []byte {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "img")
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDirCacheChild$")
+		cmd.Env = append(os.Environ(), "WXACODE_CACHE_CHILD=1", "WXACODE_CACHE_DIR="+dir, "WXACODE_CACHE_URL="+srv.URL,
+			"WXACODE_CACHE_TOKEN="+srv.Token(), "WXACODE_CACHE_OUT="+out)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("child: %v: %s", err, msg)
+		}
+		img, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	first := child()
+	calls := len(srv.Requests())
+	second := child()
+	if calls != 1 || len(srv.Requests()) != 1 {
+		t.Errorf("API calls: %d after the first process, %d after the second; want 1 and 1", calls, len(srv.Requests()))
+	}
+	if len(first) == 0 || !bytes.Equal(first, second) {
+		t.Error("the second process did not get the first one's code")
+	}
+}
+
+// TestDirCacheChild is the child process of TestDirCacheAcrossProcesses.
+func TestDirCacheChild(t *testing.T) {
+	if os.Getenv("WXACODE_CACHE_CHILD") == "" {
+		t.Skip("run by TestDirCacheAcrossProcesses")
+	}
+	d, err := NewDirCache(os.Getenv("WXACODE_CACHE_DIR"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClient(StaticToken(os.Getenv("WXACODE_CACHE_TOKEN")), WithBaseURL(os.Getenv("WXACODE_CACHE_URL")), WithCache(d))
+	img, err := c.GetUnlimited(context.Background(), Request{Scene: "across"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(os.Getenv("WXACODE_CACHE_OUT"), img, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
