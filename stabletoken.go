@@ -82,8 +82,8 @@ type tokenFlight struct {
 // AppID and AppSecret. It honours WithBaseURL, WithHTTPClient,
 // WithMaxAttempts, WithRetryBackoff and WithLogger, and ignores the options
 // that only concern calls to getwxacodeunlimit (WithRateLimit,
-// WithFromAppID). The secret is sent only in the body of
-// the token request and never appears in an error or a log record.
+// WithFromAppID, WithCache). The secret is sent only in the body of the
+// token request and never appears in an error or a log record.
 func NewStableTokenSource(appID, appSecret string, opts ...Option) *StableTokenSource {
 	o := newOptions(opts)
 	if o.logger != nil {

@@ -9,8 +9,10 @@
 //
 //	go run ./cmd/wxacode get -fake -scene 'id=42' -o code.jpg
 //
-// Exit codes: 0 success; 1 a code could not be minted; 2 bad flags, input
-// or output directory; 130 interrupted (run the same batch again to finish).
+// Exit codes: 0 success; 1 a code could not be minted, or the quota ran out;
+// 2 bad flags, input or output directory (checked before any call), or an
+// output directory another batch holds; 130 interrupted (run the same batch
+// again to finish). The manual is README.md beside this file, and -h.
 package main
 
 import (

@@ -347,14 +347,10 @@ func checkNoTemps(t *testing.T, dir string) {
 
 func listImages(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".jpg") || strings.HasSuffix(e.Name(), ".png") {
-			names = append(names, e.Name())
+	for _, name := range dirNames(t, dir) {
+		if strings.HasSuffix(name, ".jpg") || strings.HasSuffix(name, ".png") {
+			names = append(names, name)
 		}
 	}
 	sort.Strings(names)
