@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -69,12 +70,43 @@ func checkFilename(name string) (string, error) {
 // HTML page, an empty file) does not count: the scene is minted again.
 func presentImage(dir, base string) string {
 	for _, ext := range []string{".jpg", ".png"} {
-		data, err := os.ReadFile(filepath.Join(dir, base+ext))
-		if err == nil && completeImage(data) {
+		if completeFile(filepath.Join(dir, base+ext)) {
 			return base + ext
 		}
 	}
 	return ""
+}
+
+// tailWindow is how much of a file's end completeFile reads: an image's
+// end marker is in its last bytes.
+const tailWindow = 4 << 10
+
+// completeFile reports whether path is a regular file holding a complete
+// image. It reads the first bytes and the last 4 KiB, not the whole file,
+// so that resuming a large batch costs two small reads a scene.
+func completeFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	const headLen = 8
+	if fi.Size() <= headLen+tailWindow {
+		data, err := io.ReadAll(f)
+		return err == nil && completeImage(data)
+	}
+	data := make([]byte, headLen+tailWindow)
+	if _, err := io.ReadFull(f, data[:headLen]); err != nil {
+		return false
+	}
+	if _, err := f.ReadAt(data[headLen:], fi.Size()-tailWindow); err != nil {
+		return false
+	}
+	return completeImage(data)
 }
 
 // completeImage reports whether data is a whole JPEG (SOI at the start, EOI

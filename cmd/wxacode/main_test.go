@@ -496,3 +496,46 @@ func TestReadRows(t *testing.T) {
 		})
 	}
 }
+
+func TestCompleteFile(t *testing.T) {
+	dir := t.TempDir()
+	big := bytes.Repeat([]byte{0x55}, 3*tailWindow)
+	cat := func(parts ...string) []byte {
+		var b []byte
+		for i, p := range parts {
+			if i == 1 {
+				b = append(b, big...)
+			}
+			b = append(b, p...)
+		}
+		return b
+	}
+	iend := "\x00\x00\x00\x00IEND\xaeB`\x82"
+	tests := []struct {
+		name string
+		data []byte
+		want bool
+	}{
+		{"large jpeg", cat("\xff\xd8\xff\xe0", "\xff\xd9"), true},
+		{"large jpeg with padding", cat("\xff\xd8\xff\xe0", "\xff\xd9\x00\x00\n"), true},
+		{"large jpeg cut short", cat("\xff\xd8\xff\xe0", "\xff"), false},
+		{"large png", cat("\x89PNG\r\n\x1a\n", iend), true},
+		{"large png with bytes after IEND", cat("\x89PNG\r\n\x1a\n", iend+"trailing"), true},
+		{"large png cut short", cat("\x89PNG\r\n\x1a\n", iend[:6]), false},
+		{"small jpeg", []byte("\xff\xd8\xff\xe0\xff\xd9"), true},
+		{"html", []byte("<html>\xff\xd9"), false},
+		{"empty", nil, false},
+	}
+	for _, tc := range tests {
+		p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+		if err := os.WriteFile(p, tc.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := completeFile(p); got != tc.want {
+			t.Errorf("%s: completeFile = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if completeFile(dir) {
+		t.Error("a directory counts as a complete image")
+	}
+}
