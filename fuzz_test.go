@@ -90,6 +90,7 @@ func FuzzResponse(f *testing.F) {
 	f.Add(200, "image/jpeg", []byte{}, int64(0))
 	f.Add(200, "image/jpeg", []byte("\xff\xd8\xff"), int64(1<<40))
 	f.Add(-7, "IMAGE/GIF", []byte("GIF89a"), int64(3))
+	f.Add(307, "application/json", []byte(`{"errcode":40001}`), int64(-1))
 	f.Fuzz(func(t *testing.T, status int, contentType string, body []byte, contentLength int64) {
 		resp := &http.Response{
 			StatusCode:    status,
@@ -99,6 +100,15 @@ func FuzzResponse(f *testing.F) {
 		}
 		img, err := parseImageResponse(resp)
 		apiErr, isJSONErr := parseErrorBody(body)
+		if isRedirect(status) {
+			// Never followed, never read as an answer: credentials go
+			// nowhere but the base URL.
+			var respErr *ResponseError
+			if !errors.As(err, &respErr) || respErr.StatusCode != status || img != nil {
+				t.Fatalf("status %d: err = %v, want a *ResponseError with that status", status, err)
+			}
+			return
+		}
 		if contentLength > maxImageBytes || (contentLength > maxJSONBytes && !isImageContentType(contentType)) {
 			var respErr *ResponseError
 			if !errors.As(err, &respErr) {
