@@ -1,6 +1,7 @@
 package wxacode
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -123,6 +124,17 @@ func newOptions(opts []Option) options {
 }
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// postJSON POSTs body as JSON to url with the configured HTTP client. The
+// caller closes the response body.
+func (o *options) postJSON(ctx context.Context, url string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return o.httpClient.Do(req)
+}
 
 // log records a message when a logger is set.
 func (o *options) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {

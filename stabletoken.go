@@ -1,11 +1,9 @@
 package wxacode
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -251,12 +249,7 @@ func (s *StableTokenSource) fetch(ctx context.Context, force bool) (*cachedToken
 
 // fetchOnce makes one token request.
 func (s *StableTokenSource) fetchOnce(ctx context.Context, body []byte) (*cachedToken, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.opts.httpClient.Do(req)
+	resp, err := s.opts.postJSON(ctx, s.endpoint, body)
 	if err != nil {
 		return nil, err
 	}

@@ -23,11 +23,9 @@
 package wxacode
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"sync"
 )
@@ -171,12 +169,7 @@ func (c *Client) post(ctx context.Context, token string, body []byte) ([]byte, e
 	if c.tokenParam != "" {
 		u += sep + c.tokenParam + "=" + url.QueryEscape(token)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.opts.httpClient.Do(req)
+	resp, err := c.opts.postJSON(ctx, u, body)
 	if err != nil {
 		return nil, err
 	}
