@@ -23,7 +23,8 @@ type redactor struct {
 }
 
 // newRedactor returns a redactor for the credential parameters plus extra
-// (a TokenParamNamer's name), and the credentials creds.
+// (the name a token source gives with TokenParamName), and the
+// credentials creds.
 func newRedactor(extraParam string, creds ...string) redactor {
 	r := redactor{params: []string{"access_token", "cloudbase_access_token", "secret", "appsecret", "app_secret"}}
 	if extraParam != "" {
