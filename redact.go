@@ -2,6 +2,7 @@ package wxacode
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -38,6 +39,9 @@ func newRedactor(extraParam string, creds ...string) redactor {
 			r.values = append(r.values, form, lowerHexEscapes(form))
 		}
 	}
+	// Longest first, so that a credential inside another does not leave
+	// the rest of the longer one behind.
+	slices.SortFunc(r.values, func(a, b string) int { return len(b) - len(a) })
 	return r
 }
 

@@ -177,6 +177,14 @@ func TestShortTokenKeepsMessagesReadable(t *testing.T) {
 	}
 }
 
+func TestRedactorLongestFirst(t *testing.T) {
+	// The token is a prefix of the secret: the whole secret must go.
+	r := newRedactor("", "TOKEN-1234567", "TOKEN-1234567-and-the-secret-rest")
+	if got := r.text("x TOKEN-1234567-and-the-secret-rest y"); got != "x REDACTED y" {
+		t.Errorf("text = %q, want the whole secret redacted", got)
+	}
+}
+
 func TestRedactorText(t *testing.T) {
 	r := newRedactor("tk", "LONGSECRET+/=1", "a")
 	tests := []struct{ in, want string }{
