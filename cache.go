@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"time"
+
+	"github.com/go-wxacode/wxacode/internal/imagecheck"
 )
 
 // A Cache stores minted codes by key. Implementations must be safe for
@@ -92,7 +94,7 @@ func (c *Client) fill(ctx context.Context, key string, body []byte, f *codeFligh
 	switch {
 	case err != nil:
 		c.opts.log(ctx, slog.LevelWarn, "wxacode: cache get failed; calling the API", slog.String("key", key), slog.String("error", c.redact(err, "").Error()))
-	case ok && checkImage(img) == "":
+	case ok && imagecheck.Check(img) == "":
 		f.img = bytes.Clone(img)
 	case ok:
 		c.opts.log(ctx, slog.LevelWarn, "wxacode: cache held an incomplete image; calling the API", slog.String("key", key))

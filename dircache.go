@@ -9,22 +9,24 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/go-wxacode/wxacode/internal/atomicfile"
+	"github.com/go-wxacode/wxacode/internal/imagecheck"
 )
 
 // DirCache is a Cache of files in a directory, one per code, named by its
 // key: codes survive restarts, and several processes may share the
 // directory. A file is written under a temporary name, synced and renamed,
 // so a crash never leaves a partial file under a key; a file that is not a
-// complete image is a miss (and is replaced by the next Put).
+// complete image is a miss (and is replaced by the next Put). Files get
+// the permissions os.WriteFile(name, data, 0o644) gives, so a web server
+// sharing the directory can serve them.
 type DirCache struct {
 	dir string
 }
 
-// dirCacheTemp prefixes the temporary files of writes in progress.
-const dirCacheTemp = ".tmp-"
-
 // staleTempAge is how old a temporary file must be to be taken for one a
-// crashed writer left.
+// crashed writer left: other processes may be writing to the directory.
 const staleTempAge = time.Hour
 
 // NewDirCache keeps codes as files in dir (created if missing), surviving
@@ -34,15 +36,10 @@ func NewDirCache(dir string) (*DirCache, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wxacode: cache directory: %w", err)
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if _, err := os.ReadDir(dir); err != nil {
 		return nil, fmt.Errorf("wxacode: cache directory: %w", err)
 	}
-	for _, e := range entries {
-		if info, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), dirCacheTemp) && time.Since(info.ModTime()) > staleTempAge {
-			_ = os.Remove(filepath.Join(dir, e.Name()))
-		}
-	}
+	atomicfile.RemoveTemps(dir, staleTempAge)
 	return &DirCache{dir: dir}, nil
 }
 
@@ -60,34 +57,27 @@ func (d *DirCache) Get(_ context.Context, key string) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("wxacode: cache: %w", err)
 	}
-	if checkImage(img) != "" {
+	if imagecheck.Check(img) != "" {
 		return nil, false, nil
 	}
 	return img, true, nil
 }
 
-// Put writes img under key: to a temporary file, synced, then renamed.
+// Put writes img under key: to a temporary file, synced, then renamed. When
+// the directory was removed while the cache was in use (a temp cleaner, a
+// redeploy), Put makes it again rather than miss on every call from then
+// on.
 func (d *DirCache) Put(_ context.Context, key string, img []byte) error {
-	path, err := d.path(key)
-	if err != nil {
+	if _, err := d.path(key); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(d.dir, dirCacheTemp+"*")
-	if err != nil {
-		return fmt.Errorf("wxacode: cache: %w", err)
-	}
-	_, err = f.Write(img)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
+	err := atomicfile.Write(d.dir, key, img)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(d.dir, 0o755); err == nil {
+			err = atomicfile.Write(d.dir, key, img)
+		}
 	}
 	if err != nil {
-		_ = os.Remove(f.Name())
 		return fmt.Errorf("wxacode: cache: %w", err)
 	}
 	return nil

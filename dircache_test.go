@@ -97,7 +97,7 @@ func TestDirCacheFiles(t *testing.T) {
 	if names := dirNames(t, dir); len(names) != 1 || names[0] != key {
 		t.Errorf("directory holds %v, want only %s", names, key)
 	}
-	old, fresh := filepath.Join(dir, ".tmp-1"), filepath.Join(dir, ".tmp-2")
+	old, fresh := filepath.Join(dir, ".wxacode-1.tmp"), filepath.Join(dir, ".wxacode-2.tmp")
 	_ = os.WriteFile(old, jpg[:10], 0o644)
 	_ = os.WriteFile(fresh, jpg[:10], 0o644)
 	_ = os.Chtimes(old, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour))
@@ -109,6 +109,61 @@ func TestDirCacheFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(fresh); err != nil {
 		t.Error("a fresh temporary file was removed")
+	}
+}
+
+// TestDirCacheFilesAreShareable: a stored code has the permissions
+// os.WriteFile(name, data, 0o644) gives (whatever the umask), so a web
+// server reading the directory can serve it.
+func TestDirCacheFilesAreShareable(t *testing.T) {
+	dir := t.TempDir()
+	d, err := NewDirCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := Request{Scene: "x"}.Key()
+	if err := d.Put(context.Background(), key, testJPEG(t)); err != nil {
+		t.Fatal(err)
+	}
+	ref := filepath.Join(t.TempDir(), "ref")
+	if err := os.WriteFile(ref, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.Stat(ref)
+	got, err := os.Stat(filepath.Join(dir, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Mode().Perm() != want.Mode().Perm() {
+		t.Errorf("mode = %v, want %v (as os.WriteFile with 0o644)", got.Mode().Perm(), want.Mode().Perm())
+	}
+}
+
+// TestDirCacheDirectoryRemovedWhileRunning: when a temp cleaner or a
+// redeploy removes the directory, the next Put makes it again, and the
+// code is served from it after that.
+func TestDirCacheDirectoryRemovedWhileRunning(t *testing.T) {
+	srv := newFake(t)
+	dir := filepath.Join(t.TempDir(), "codes")
+	d, err := NewDirCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClient(StaticToken(srv.Token()), WithBaseURL(srv.URL), WithCache(d))
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	r := Request{Scene: "id=1"}
+	for range 3 {
+		if _, err := c.GetUnlimited(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(srv.Requests()); got != 1 {
+		t.Errorf("API calls = %d, want 1: the code was not stored after the directory went", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, r.Key())); err != nil {
+		t.Errorf("the code is not in the directory made again: %v", err)
 	}
 }
 

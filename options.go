@@ -7,9 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/go-wxacode/wxacode/internal/baseurl"
 )
 
 // DefaultBaseURL is the WeChat API host that NewClient and
@@ -143,16 +144,10 @@ func (o *options) log(ctx context.Context, level slog.Level, msg string, attrs .
 	}
 }
 
-// checkBaseURL refuses base URLs that are not http(s)://host: a typo must
-// not send credentials somewhere unexpected, or fail later with a confusing
-// transport error.
+// checkBaseURL refuses base URLs that are not http(s)://host.
 func checkBaseURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
+	if err := baseurl.Check(raw); err != nil {
 		return fmt.Errorf("wxacode: base URL %q: %w", raw, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("wxacode: base URL %q must be http:// or https:// with a host and no query", raw)
 	}
 	return nil
 }

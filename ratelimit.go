@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/go-wxacode/wxacode/internal/wait"
 )
 
 // WithRateLimit makes a Client send at most n getwxacodeunlimit requests per
@@ -57,7 +59,7 @@ func newRateLimiter(n int, period time.Duration) *rateLimiter {
 		interval: period / time.Duration(n),
 		burst:    burst,
 		now:      time.Now,
-		sleep:    sleepContext,
+		sleep:    wait.For,
 	}
 }
 

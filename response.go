@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/go-wxacode/wxacode/internal/imagecheck"
 )
 
 // Size caps on what is read from the service. Real codes are well under
@@ -147,7 +149,7 @@ func parseImageResponse(resp *http.Response) ([]byte, error) {
 	case !isImage:
 		reason = strconv.Itoa(len(body)) + "-byte body is neither an image nor a JSON error"
 	default:
-		reason = checkImage(body)
+		reason = imagecheck.Check(body)
 	}
 	if reason != "" {
 		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: reason}
@@ -172,40 +174,6 @@ func parseErrorBody(body []byte) (*APIError, bool) {
 		return nil, false
 	}
 	return e.apiError()
-}
-
-// Signatures and trailers of the image formats whose end can be checked
-// cheaply. The service sends JPEG, and PNG for transparent codes.
-const (
-	pngSignature = "\x89PNG\r\n\x1a\n"
-	pngTrailer   = "\x00\x00\x00\x00IEND\xaeB`\x82" // the IEND chunk: length, type, CRC
-	jpegStart    = "\xff\xd8\xff"
-	jpegEnd      = "\xff\xd9" // EOI marker
-)
-
-// checkImage returns "" when body is a complete image, or why not. A PNG
-// must hold its IEND chunk (bytes after it are allowed, as decoders ignore
-// them) and a JPEG must end with its end marker, which catches a body cut
-// short;
-// other formats recognised by http.DetectContentType (GIF, WebP, BMP, …)
-// are accepted as they are.
-func checkImage(body []byte) string {
-	switch {
-	case bytes.HasPrefix(body, []byte(pngSignature)):
-		if !bytes.Contains(body[len(pngSignature):], []byte(pngTrailer)) {
-			return "truncated PNG: no IEND chunk"
-		}
-		return ""
-	case bytes.HasPrefix(body, []byte(jpegStart)):
-		if !bytes.HasSuffix(bytes.TrimRight(body, "\x00\r\n "), []byte(jpegEnd)) {
-			return "truncated JPEG: no end-of-image marker"
-		}
-		return ""
-	}
-	if sniffed := http.DetectContentType(body); !strings.HasPrefix(sniffed, "image/") {
-		return strconv.Itoa(len(body)) + "-byte body is not an image (looks like " + sniffed + ")"
-	}
-	return ""
 }
 
 // ImageExt returns the file name extension for an image returned by

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/go-wxacode/wxacode/internal/wait"
 )
 
 // retry calls do until it succeeds or fails for good. A failure that may
@@ -21,7 +23,7 @@ func retry[T any](ctx context.Context, o *options, msg string, do func() (T, err
 			return v, err
 		}
 		o.log(ctx, slog.LevelDebug, msg, slog.Int("attempt", attempt), slog.String("error", err.Error()))
-		if err := sleepContext(ctx, o.backoff(attempt)); err != nil {
+		if err := wait.For(ctx, o.backoff(attempt)); err != nil {
 			var zero T
 			return zero, err
 		}
@@ -63,19 +65,4 @@ func (o *options) backoff(attempt int) time.Duration {
 	}
 	half := d / 2
 	return half + rand.N(d-half+1)
-}
-
-// sleepContext waits d, or returns ctx's error as soon as ctx ends.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-wxacode/wxacode"
+	"github.com/go-wxacode/wxacode/internal/wait"
 )
 
 const batchHelp = `Usage: wxacode batch -in FILE -out DIR [flags]
@@ -375,7 +376,7 @@ func (g *quotaGate) wait(ctx context.Context) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	return pause(ctx, d)
+	return wait.For(ctx, d) == nil
 }
 
 // trip records a quota error and starts a pause, unless one is running.

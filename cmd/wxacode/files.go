@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -11,14 +10,9 @@ import (
 	"sort"
 	"strings"
 	"time"
-)
 
-// Temporary files are named tempPrefix…tempSuffix; they are renamed when
-// complete, so a final name only ever holds a whole image.
-const (
-	tempPrefix  = ".wxacode-"
-	tempSuffix  = ".tmp"
-	tempPattern = tempPrefix + "*" + tempSuffix
+	"github.com/go-wxacode/wxacode/internal/atomicfile"
+	"github.com/go-wxacode/wxacode/internal/imagecheck"
 )
 
 // fileBase maps a scene to a file name without extension, one to one:
@@ -97,7 +91,7 @@ func completeFile(path string) bool {
 	const headLen = 8
 	if fi.Size() <= headLen+tailWindow {
 		data, err := io.ReadAll(f)
-		return err == nil && completeImage(data)
+		return err == nil && imagecheck.Check(data) == ""
 	}
 	data := make([]byte, headLen+tailWindow)
 	if _, err := io.ReadFull(f, data[:headLen]); err != nil {
@@ -106,45 +100,13 @@ func completeFile(path string) bool {
 	if _, err := f.ReadAt(data[headLen:], fi.Size()-tailWindow); err != nil {
 		return false
 	}
-	return completeImage(data)
-}
-
-// completeImage reports whether data is a whole JPEG (SOI at the start, EOI
-// at the end, trailing padding allowed) or PNG (signature, IEND chunk):
-// the two formats the service answers.
-func completeImage(data []byte) bool {
-	switch {
-	case bytes.HasPrefix(data, []byte("\xff\xd8\xff")):
-		return bytes.HasSuffix(bytes.TrimRight(data, "\x00\r\n "), []byte("\xff\xd9"))
-	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
-		return bytes.Contains(data[8:], []byte("\x00\x00\x00\x00IEND\xaeB`\x82"))
-	}
-	return false
+	return imagecheck.Check(data) == ""
 }
 
 // writeAtomic writes data to dir/name through a temporary file that is
 // synced and renamed: the name holds the whole image or nothing.
 func writeAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, tempPattern)
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = f.Chmod(0o644) // CreateTemp makes 0600; images are meant to be shared
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := atomicfile.Write(dir, name, data); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
 	}
 	return nil
@@ -155,25 +117,14 @@ func writeAtomic(dir, name string, data []byte) error {
 const staleTempAge = time.Minute
 
 // removeStaleTemps deletes, in dir itself, temporary files that a killed
-// run left behind. dir is read as a name, never as a pattern, and files
-// younger than staleTempAge are left to whoever is writing them.
-func removeStaleTemps(dir string) {
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		name := e.Name()
-		if !e.Type().IsRegular() || !strings.HasPrefix(name, tempPrefix) || !strings.HasSuffix(name, tempSuffix) {
-			continue
-		}
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTempAge {
-			_ = os.Remove(filepath.Join(dir, name))
-		}
-	}
-}
+// run left behind; files younger than staleTempAge are left to whoever is
+// writing them.
+func removeStaleTemps(dir string) { atomicfile.RemoveTemps(dir, staleTempAge) }
 
 // caseInsensitive reports whether dir treats file names that differ only
 // in case as one: it creates a file and looks for it under another case.
 func caseInsensitive(dir string) bool {
-	f, err := os.CreateTemp(dir, tempPrefix+"case-*"+tempSuffix)
+	f, err := atomicfile.CreateTemp(dir)
 	if err != nil {
 		return false
 	}
@@ -198,7 +149,7 @@ func checkWritable(dir string, create bool) error {
 			return fmt.Errorf("output directory: %w", err)
 		}
 	}
-	f, err := os.CreateTemp(dir, tempPattern)
+	f, err := atomicfile.CreateTemp(dir)
 	if err != nil {
 		return fmt.Errorf("output directory %s is not writable: %w", dir, err)
 	}

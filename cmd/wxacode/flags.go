@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-wxacode/wxacode"
+	"github.com/go-wxacode/wxacode/internal/baseurl"
 	"github.com/go-wxacode/wxacode/wxacodetest"
 )
 
@@ -116,11 +116,9 @@ func (f *codeFlags) check() error {
 	return nil
 }
 
-// checkBaseURL accepts http:// or https:// URLs with a host and no query,
-// the base URLs the library accepts.
+// checkBaseURL accepts the base URLs the library accepts.
 func checkBaseURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+	if baseurl.Check(raw) != nil {
 		return fmt.Errorf("-base-url %q must be http:// or https:// with a host, such as https://api.weixin.qq.com", raw)
 	}
 	return nil

@@ -119,18 +119,6 @@ func (a *app) usageError(cmd string, err error) int {
 	return exitUsage
 }
 
-// pause sleeps d, or returns false as soon as ctx ends.
-func pause(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // isTerminal reports whether f is a character device, such as a terminal.
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
