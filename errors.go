@@ -1,6 +1,7 @@
 package wxacode
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -101,7 +102,10 @@ func (e *APIError) Hint() string {
 	case CodeAccessTokenMissing:
 		return "no access_token was sent; on Cloud Run: enable the open-API service (开放接口服务) for this service and redeploy a new version"
 	case CodeInvalidPage:
-		return "the page is not in the released version: publish it, or set SkipPathCheck (check_path=false) or an EnvVersion of trial or develop"
+		// With check_path true the page must be in the released version
+		// whatever EnvVersion says: only SkipPathCheck makes codes for
+		// pages that exist in trial or develop versions alone.
+		return "the page is not in the released version: publish it, or set SkipPathCheck (check_path=false) to make codes for a page that only a trial or develop version has"
 	case CodeInvalidScene, CodeInvalidSceneLength:
 		return "scene takes at most 32 characters of 0-9 A-Z a-z !#$&'()*+,/:;=?@-._~: put a short id in it and look the data up when the code is scanned"
 	case CodeDailyQuotaExceeded, CodeMinuteQuotaExceeded:
@@ -171,6 +175,23 @@ type ResponseError struct {
 	StatusCode  int    // HTTP status code
 	ContentType string // Content-Type header as sent ("" when absent)
 	Reason      string // what was wrong with it
+	// Body is the first bytes of what came back (at most 512, credentials
+	// redacted), so that an HTML error page or a proxy's answer can be
+	// diagnosed from the error alone, as oauth2.RetrieveError keeps it.
+	// It is empty when the body was refused unread (a redirect, or a
+	// declared length over the cap).
+	Body []byte
+}
+
+// maxErrorBody is how much of a refused body a ResponseError keeps.
+const maxErrorBody = 512
+
+// errorSnippet returns a copy of the first maxErrorBody bytes of body.
+func errorSnippet(body []byte) []byte {
+	if len(body) == 0 {
+		return nil
+	}
+	return bytes.Clone(body[:min(len(body), maxErrorBody)])
 }
 
 // Error returns "wxacode: unexpected response (HTTP STATUS, Content-Type
@@ -200,3 +221,18 @@ func (e *TokenError) Error() string {
 
 // Unwrap returns the TokenSource's error.
 func (e *TokenError) Unwrap() error { return e.Err }
+
+// LimiterError wraps an error returned by the Limiter's Wait that is not
+// the context's (a shared limiter's store refusing, say). The call ends
+// with it at once: nothing is sent and it is not retried.
+type LimiterError struct {
+	Err error
+}
+
+// Error returns "wxacode: rate limiter: " and the limiter's error.
+func (e *LimiterError) Error() string {
+	return "wxacode: rate limiter: " + strings.TrimPrefix(e.Err.Error(), "wxacode: ")
+}
+
+// Unwrap returns the Limiter's error.
+func (e *LimiterError) Unwrap() error { return e.Err }

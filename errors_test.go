@@ -15,16 +15,19 @@ func TestHints(t *testing.T) {
 	tests := []struct {
 		codes []int
 		want  []string // words the hint must hold
+		not   []string // advice that does not work
 	}{
-		{[]int{CodeInvalidCredential}, []string{"share one StableTokenSource", "/cgi-bin/token"}},
-		{[]int{CodeInvalidAppSecret}, []string{"AppSecret is wrong"}},
-		{[]int{CodeIPNotWhitelisted}, []string{"IP whitelist"}},
-		{[]int{CodeAccessTokenMissing}, []string{"no access_token was sent", "Cloud Run", "enable the open-API service", "redeploy"}},
-		{[]int{CodeInvalidPage}, []string{"publish it", "SkipPathCheck", "EnvVersion"}},
-		{[]int{CodeInvalidScene, CodeInvalidSceneLength}, []string{"short id"}},
-		{[]int{CodeDailyQuotaExceeded, CodeMinuteQuotaExceeded}, []string{"5000 calls a minute", "WithRateLimit"}},
-		{[]int{CodeUnauthorized}, []string{"permission set"}},
-		{[]int{CodeNotInWhitelist}, []string{"whitelist", "/wxa/getwxacodeunlimit", "redeploy"}},
+		{[]int{CodeInvalidCredential}, []string{"share one StableTokenSource", "/cgi-bin/token"}, nil},
+		{[]int{CodeInvalidAppSecret}, []string{"AppSecret is wrong"}, nil},
+		{[]int{CodeIPNotWhitelisted}, []string{"IP whitelist"}, nil},
+		{[]int{CodeAccessTokenMissing}, []string{"no access_token was sent", "Cloud Run", "enable the open-API service", "redeploy"}, nil},
+		// With check_path true the page must be released whatever the
+		// env_version: EnvVersion is no fix.
+		{[]int{CodeInvalidPage}, []string{"publish it", "SkipPathCheck", "trial or develop"}, []string{"EnvVersion", "env_version"}},
+		{[]int{CodeInvalidScene, CodeInvalidSceneLength}, []string{"short id"}, nil},
+		{[]int{CodeDailyQuotaExceeded, CodeMinuteQuotaExceeded}, []string{"5000 calls a minute", "WithRateLimit"}, nil},
+		{[]int{CodeUnauthorized}, []string{"permission set"}, nil},
+		{[]int{CodeNotInWhitelist}, []string{"whitelist", "/wxa/getwxacodeunlimit", "redeploy"}, nil},
 	}
 	for _, tc := range tests {
 		for _, code := range tc.codes {
@@ -32,6 +35,11 @@ func TestHints(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(e.Hint(), w) {
 					t.Errorf("Hint() of %d = %q, want it to mention %q", code, e.Hint(), w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(e.Hint(), w) {
+					t.Errorf("Hint() of %d = %q offers %q, which does not fix it", code, e.Hint(), w)
 				}
 			}
 			if want := "wxacode: errcode " + strconv.Itoa(code) + ": msg rid: 1 (" + e.Hint() + ")"; e.Error() != want {

@@ -39,8 +39,7 @@ type options struct {
 	backoffMax  time.Duration
 	logger      *slog.Logger
 	fromAppID   string
-	rateN       int
-	ratePeriod  time.Duration
+	limiter     Limiter // nil: no rate limit
 	cache       Cache
 	baseErr     error // why baseURL is unusable, if it is
 }

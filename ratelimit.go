@@ -8,6 +8,24 @@ import (
 	"github.com/go-wxacode/wxacode/internal/wait"
 )
 
+// Limiter paces a Client's requests: Wait blocks until the next request
+// may be sent, or returns ctx's error. *rate.Limiter
+// (golang.org/x/time/rate) implements it, and so does
+// wxacoderedis.Limiter, which shares one quota between processes.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
+// WithLimiter makes a Client wait on l before each getwxacodeunlimit
+// request, retries included. An error from Wait that is not the context's
+// ends the call with a *LimiterError: nothing is sent and it is not
+// retried. WithLimiter and WithRateLimit replace each other (the last one
+// given wins); a nil l means no limit. Clients honour it;
+// NewStableTokenSource ignores it: token requests are not counted.
+func WithLimiter(l Limiter) Option {
+	return func(o *options) { o.limiter = l }
+}
+
 // WithRateLimit makes a Client send at most n getwxacodeunlimit requests per
 // period (retries included), waiting on the call's context for its turn.
 // The API allows 5000 calls a minute per account, so
@@ -20,10 +38,14 @@ import (
 // in arrival order; a call whose context ends while it waits returns the
 // context's error having used no turn, so a turn is never given twice.
 // n <= 0 or period <= 0 means no limit (the default). Clients honour it;
-// NewStableTokenSource ignores it: token requests are not counted.
+// NewStableTokenSource ignores it: token requests are not counted. It is
+// WithLimiter with the built-in limiter: the last of the two given wins.
 func WithRateLimit(n int, period time.Duration) Option {
 	return func(o *options) {
-		o.rateN, o.ratePeriod = n, period
+		o.limiter = nil
+		if l := newRateLimiter(n, period); l != nil {
+			o.limiter = l
+		}
 	}
 }
 
@@ -63,8 +85,8 @@ func newRateLimiter(n int, period time.Duration) *rateLimiter {
 	}
 }
 
-// wait blocks until the caller may send, or ctx ends.
-func (l *rateLimiter) wait(ctx context.Context) error {
+// Wait blocks until the caller may send, or ctx ends.
+func (l *rateLimiter) Wait(ctx context.Context) error {
 	l.mu.Lock()
 	if len(l.queue) == 0 && l.delayLocked() <= 0 {
 		l.takeLocked()

@@ -36,7 +36,7 @@ func fakeLimiter(n int, period time.Duration) (*rateLimiter, *fakeClock, *fakeSl
 func TestRateLimiterSpacing(t *testing.T) {
 	l, _, s := fakeLimiter(60, time.Minute) // one a second, burst 1
 	for range 5 {
-		if err := l.wait(context.Background()); err != nil {
+		if err := l.Wait(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -61,7 +61,7 @@ func TestRateLimiterHoldsTheRate(t *testing.T) {
 	}
 	var times []time.Time
 	for range 20000 {
-		if err := l.wait(context.Background()); err != nil {
+		if err := l.Wait(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		times = append(times, clock.Now())
@@ -84,20 +84,20 @@ func TestRateLimiterHoldsTheRate(t *testing.T) {
 
 func TestRateLimiterCancelGivesTurnBack(t *testing.T) {
 	l, _, s := fakeLimiter(60, time.Minute)
-	_ = l.wait(context.Background()) // uses the burst
+	_ = l.Wait(context.Background()) // uses the burst
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := l.wait(ctx); !errors.Is(err, context.Canceled) {
+	if err := l.Wait(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	_ = l.wait(context.Background())
+	_ = l.Wait(context.Background())
 	if len(s.waits) != 1 || s.waits[0] != time.Second {
 		t.Errorf("waits = %v, want one of 1s: the cancelled call gave its turn back", s.waits)
 	}
 }
 
 func TestNoRateLimitByDefault(t *testing.T) {
-	if NewClient(StaticToken("x")).limiter != nil {
+	if NewClient(StaticToken("x")).opts.limiter != nil {
 		t.Error("rate limited by default")
 	}
 	for _, tc := range []struct {
@@ -121,7 +121,8 @@ func TestClientRateLimitCountsRetries(t *testing.T) {
 	}, WithRateLimit(60, time.Minute))
 	clock := newFakeClock()
 	s := &fakeSleeper{clock: clock}
-	c.limiter.now, c.limiter.sleep = clock.Now, s.sleep
+	l := c.opts.limiter.(*rateLimiter)
+	l.now, l.sleep = clock.Now, s.sleep
 	if _, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestRateLimiterHoldsUnderCancellation(t *testing.T) {
 	start := func(ctx context.Context) {
 		started++
 		go func() {
-			if l.wait(ctx) == nil {
+			if l.Wait(ctx) == nil {
 				mu.Lock()
 				granted = append(granted, clock.Now())
 				mu.Unlock()

@@ -1,6 +1,7 @@
 package wxacode
 
 import (
+	"bytes"
 	"net/url"
 	"slices"
 	"strings"
@@ -78,6 +79,32 @@ func (r redactor) text(s string) string {
 	return s
 }
 
+// body returns b with every credential replaced, and also a credential's
+// beginning where b ends: b is the first bytes of a longer body, and may be
+// cut inside a credential.
+func (r redactor) body(b []byte) []byte {
+	if len(b) == 0 {
+		return b
+	}
+	s := r.text(string(b))
+	for _, v := range r.values {
+		for k := min(len(v)-1, len(s)); k >= minCutCredential; k-- {
+			if strings.HasSuffix(s, v[:k]) {
+				s = s[:len(s)-k] + redactedValue
+				break
+			}
+		}
+	}
+	if s == string(b) {
+		return b
+	}
+	return []byte(s)
+}
+
+// minCutCredential is the shortest beginning of a credential that body
+// replaces at the end of a cut text: fewer bytes give nothing away.
+const minCutCredential = 4
+
 // redactParam replaces the value of parameter name wherever it stands as a
 // query parameter (name=value) or a JSON member ("name":"value").
 func redactParam(s, name string) string {
@@ -147,6 +174,15 @@ func (r redactor) error(err error) error {
 	if err == nil {
 		return nil
 	}
+	if e, ok := err.(*ResponseError); ok {
+		// Its Body is not in its message: look at both.
+		c := *e
+		c.ContentType, c.Reason, c.Body = r.text(e.ContentType), r.text(e.Reason), r.body(e.Body)
+		if c.ContentType == e.ContentType && c.Reason == e.Reason && bytes.Equal(c.Body, e.Body) {
+			return err
+		}
+		return &c
+	}
 	msg := err.Error()
 	clean := r.text(msg)
 	if clean == msg {
@@ -156,10 +192,6 @@ func (r redactor) error(err error) error {
 	case *APIError:
 		c := *e
 		c.Message = r.text(e.Message)
-		return &c
-	case *ResponseError:
-		c := *e
-		c.ContentType, c.Reason = r.text(e.ContentType), r.text(e.Reason)
 		return &c
 	case *TokenError:
 		return &TokenError{Err: r.error(e.Err)}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -45,7 +46,7 @@ func assertClean(t *testing.T, err error, logs string, creds ...string) {
 	}
 	var respErr *ResponseError
 	if errors.As(err, &respErr) {
-		shown = append(shown, fmt.Sprintf("%#v", *respErr))
+		shown = append(shown, fmt.Sprintf("%#v", *respErr), string(respErr.Body))
 	}
 	var tokErr *TokenError
 	if errors.As(err, &tokErr) {
@@ -152,6 +153,45 @@ func TestRedactionEverywhere(t *testing.T) {
 		_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
 		if !strings.Contains(err.Error(), "tk=REDACTED") || strings.Contains(err.Error(), "tk=a") {
 			t.Errorf("err = %v, want tk=REDACTED", err)
+		}
+	})
+	t.Run("errmsg object with JSON escapes", func(t *testing.T) {
+		// PHP writes "/" as "\/"; others write "+" as "\u002b": the
+		// token must be found through them.
+		escaped := strings.NewReplacer("/", `\/`, "+", `\u002b`).Replace(awkwardToken)
+		for _, msg := range []string{
+			`{"detail":"token ` + escaped + ` rejected","rid":"r1"}`,
+			`["token", "` + escaped + `"]`,
+			`{"a":{"access_token":"` + escaped + `"}}`,
+		} {
+			logger, logs := debugLogger()
+			c, _ := setup(t, StaticToken(awkwardToken), func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"errcode":40097,"errmsg":%s}`, msg)
+			}, WithLogger(logger))
+			_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+			if !errors.Is(err, &APIError{Code: 40097}) {
+				t.Fatalf("err = %v, want errcode 40097", err)
+			}
+			assertClean(t, err, logs.String(), awkwardToken)
+			assertClean(t, err, logs.String(), escaped)
+		}
+	})
+	t.Run("an HTML page echoing the token, cut inside it", func(t *testing.T) {
+		for _, cut := range []int{0, 3, 6, 10, len(awkwardToken) - 1} {
+			// The token starts so that the first 512 bytes end cut bytes into it.
+			page := strings.Repeat("x", 512-cut) + awkwardToken + " and " + url.QueryEscape(awkwardToken)
+			c, _ := setup(t, StaticToken(awkwardToken), func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(502)
+				_, _ = io.WriteString(w, page)
+			}, WithMaxAttempts(1))
+			_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+			assertClean(t, err, "", awkwardToken)
+			var respErr *ResponseError
+			if errors.As(err, &respErr) && cut >= minCutCredential && strings.Contains(string(respErr.Body), awkwardToken[:cut]) {
+				t.Errorf("cut %d: Body ends with the token's first bytes: %q", cut, respErr.Body[len(respErr.Body)-20:])
+			}
 		}
 	})
 	t.Run("a transport error that prints the URL", func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-wxacode/wxacode/internal/imagecheck"
 )
@@ -17,30 +18,69 @@ import (
 const (
 	maxImageBytes = 4 << 20  // an image body larger than this is refused
 	maxJSONBytes  = 64 << 10 // a non-image body larger than this is refused
-	// maxDrain is how much of an unread body (one refused for its size)
-	// is drained so that the connection can be reused; a larger rest is
-	// cut off with the connection.
+	// maxPrealloc bounds the buffer allocated from a declared
+	// Content-Length before any byte arrives: a server declaring 4 MiB and
+	// then stalling costs this much, not 4 MiB; past it the buffer grows
+	// as bytes arrive.
+	maxPrealloc = 128 << 10
+	// maxDrain is how much of a refused body is read so that the
+	// connection can be reused; a larger rest is cut off with the
+	// connection.
 	maxDrain = 256 << 10
+	// drainWait is the longest a refused body is waited for: a short one
+	// that has arrived drains at once, and a peer that stops talking
+	// costs this, never the whole timeout.
+	drainWait = 50 * time.Millisecond
 )
 
-// readBody reads resp.Body up to limit bytes. A declared Content-Length
-// over the limit is refused at once; otherwise memory follows the bytes
-// that arrive, never the length declared. A body over the limit is refused
-// without reading it whole: a *ResponseError saying so.
+// readBody reads resp.Body up to limit bytes, and closes it. A declared
+// Content-Length over the limit is refused at once, unread. A declared
+// length is read into one buffer of that size (bounded by maxPrealloc
+// until the bytes arrive), so a 10 KB image costs one allocation;
+// otherwise memory follows the bytes that arrive. A body over the limit is
+// refused without reading it whole: a *ResponseError saying so.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	if n := resp.ContentLength; n > limit {
-		drain(resp.Body)
+		discard(resp.Body)
 		return nil, tooLarge(resp, n, limit)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	r := io.LimitReader(resp.Body, limit+1)
+	var buf []byte
+	var err error
+	if n := resp.ContentLength; n >= 0 {
+		buf, err = readSized(r, int(min(n+1, maxPrealloc))) // +1: room to see the end without growing
+	} else {
+		buf, err = io.ReadAll(r)
+	}
 	if err != nil {
+		_ = resp.Body.Close()
 		return nil, fmt.Errorf("wxacode: read response body: %w", err)
 	}
-	if int64(len(body)) > limit {
-		drain(resp.Body)
+	if int64(len(buf)) > limit {
+		discard(resp.Body)
 		return nil, tooLarge(resp, -1, limit)
 	}
-	return body, nil
+	_ = resp.Body.Close()
+	return buf, nil
+}
+
+// readSized reads r to its end into a buffer of size bytes, grown only if
+// r holds more.
+func readSized(r io.Reader, size int) ([]byte, error) {
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 func tooLarge(resp *http.Response, n, limit int64) error {
@@ -55,11 +95,24 @@ func tooLarge(resp *http.Response, n, limit int64) error {
 	}
 }
 
-// drain reads a little of what is left of a refused body, so that when the
-// rest is short the connection goes back to the pool. Bodies read to their
-// end need no draining.
-func drain(body io.Reader) {
-	_, _ = io.CopyN(io.Discard, body, maxDrain)
+// discard closes a refused body, first reading what is left of it (up to
+// maxDrain, for at most drainWait) so that a short rest that has already
+// arrived gives the connection back to the pool. It never waits longer on
+// a peer that stopped talking: closing the body ends the read and drops
+// the connection.
+func discard(body io.ReadCloser) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.CopyN(io.Discard, body, maxDrain)
+	}()
+	t := time.NewTimer(drainWait)
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	t.Stop()
+	_ = body.Close()
 }
 
 // errorBody is the JSON error answer of the service, read leniently:
@@ -91,10 +144,30 @@ func (b *errorBody) apiError() (*APIError, bool) {
 	msg := ""
 	if m := bytes.TrimSpace(b.ErrMsg); len(m) > 0 && string(m) != "null" {
 		if json.Unmarshal(m, &msg) != nil {
-			msg = string(m)
+			msg = plainJSON(m)
 		}
 	}
 	return &APIError{Code: code, Message: msg}, true
+}
+
+// plainJSON returns the JSON value raw written again without escapes that
+// hide characters ("\/" as PHP writes a slash, "\u002b" for "+"), so
+// that redaction finds a credential inside it: its strings then read as
+// they were meant. raw is returned as it is if it does not decode.
+func plainJSON(raw []byte) string {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return string(raw)
+	}
+	var out bytes.Buffer
+	e := json.NewEncoder(&out)
+	e.SetEscapeHTML(false)
+	if e.Encode(v) != nil {
+		return string(raw)
+	}
+	return strings.TrimSuffix(out.String(), "\n")
 }
 
 // trimJSON strips white space and a UTF-8 byte order mark before a JSON
@@ -118,11 +191,12 @@ func redirectError(resp *http.Response) error {
 
 // parseImageResponse decides what resp is: the image (returned as sent), an
 // *APIError for a JSON errcode body whatever its Content-Type, or a
-// *ResponseError that names status and Content-Type for anything else.
+// *ResponseError that names status and Content-Type for anything else. It
+// closes resp.Body.
 func parseImageResponse(resp *http.Response) ([]byte, error) {
 	ct := resp.Header.Get("Content-Type")
 	if isRedirect(resp.StatusCode) {
-		drain(resp.Body)
+		discard(resp.Body)
 		return nil, redirectError(resp)
 	}
 	isImage := isImageContentType(ct)
@@ -136,7 +210,7 @@ func parseImageResponse(resp *http.Response) ([]byte, error) {
 	}
 	if apiErr, ok := parseErrorBody(body); ok {
 		if apiErr.Code == 0 {
-			return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: "errcode 0 without an image"}
+			return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: "errcode 0 without an image", Body: errorSnippet(body)}
 		}
 		return nil, apiErr
 	}
@@ -152,7 +226,7 @@ func parseImageResponse(resp *http.Response) ([]byte, error) {
 		reason = imagecheck.Check(body)
 	}
 	if reason != "" {
-		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: reason}
+		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: reason, Body: errorSnippet(body)}
 	}
 	return body, nil
 }

@@ -261,3 +261,128 @@ func TestBodyCaps(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedBodiesNeverBlock: a redirect, or a declared length over the
+// cap, is refused at once even when the body then stalls, and even with an
+// HTTP client without a timeout and a context without a deadline.
+func TestRefusedBodiesNeverBlock(t *testing.T) {
+	tests := []struct {
+		name   string
+		header func(h http.Header)
+		status int
+	}{
+		{"302 with a stalled body", func(h http.Header) { h.Set("Location", "http://elsewhere.invalid/") }, 302},
+		{"307 with a stalled body", func(h http.Header) { h.Set("Location", "http://elsewhere.invalid/") }, 307},
+		{"declared image over the cap", func(h http.Header) { h.Set("Content-Type", "image/jpeg") }, 200},
+		{"declared JSON over the cap", func(h http.Header) { h.Set("Content-Type", "application/json") }, 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			stall := make(chan struct{})
+			t.Cleanup(func() { close(stall) }) // runs before the server's Close
+			for _, token := range []bool{false, true} {
+				srv := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					tc.header(w.Header())
+					w.Header().Set("Content-Length", strconv.Itoa(maxImageBytes+1))
+					if token {
+						w.Header().Set("Content-Type", "application/json")
+					}
+					w.WriteHeader(tc.status)
+					_, _ = w.Write([]byte("\xff\xd8\xff\xe0 a few bytes, then nothing"))
+					http.NewResponseController(w).Flush()
+					select {
+					case <-stall:
+					case <-r.Context().Done():
+					}
+				}))
+				opts := []Option{WithBaseURL(srv.URL), WithHTTPClient(&http.Client{}), WithMaxAttempts(1)}
+				done := make(chan error, 1)
+				go func() {
+					if token {
+						_, err := NewStableTokenSource(testAppID, testSecret, opts...).Token(context.Background())
+						done <- err
+						return
+					}
+					_, err := NewClient(StaticToken(testToken), opts...).GetUnlimited(context.Background(), Request{Scene: "a=1"})
+					done <- err
+				}()
+				select {
+				case err := <-done:
+					var respErr *ResponseError
+					if !errors.As(err, &respErr) || respErr.StatusCode != tc.status {
+						t.Errorf("token %v: err = %v, want a *ResponseError with status %d", token, err, tc.status)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("token %v: still waiting on a stalled body after 5 s", token)
+				}
+			}
+		})
+	}
+}
+
+// TestResponseErrorKeepsBody: an answer that is neither an image nor a
+// JSON error keeps its first 512 bytes, so a proxy's page can be read from
+// the error alone.
+func TestResponseErrorKeepsBody(t *testing.T) {
+	page := "<html><title>502 Bad Gateway</title>" + strings.Repeat("nginx ", 200) + "</html>"
+	tests := []struct {
+		name     string
+		status   int
+		ct, body string
+		want     string
+	}{
+		{"HTML 502", 502, "text/html", page, page[:512]},
+		{"short text", 404, "text/plain", "no such path", "no such path"},
+		{"empty", 200, "image/jpeg", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := setup(t, nil, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tc.ct)
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			}, WithMaxAttempts(1))
+			_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+			var respErr *ResponseError
+			if !errors.As(err, &respErr) {
+				t.Fatalf("err = %v, want a *ResponseError", err)
+			}
+			if got := string(respErr.Body); got != tc.want {
+				t.Errorf("Body = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBodyReadAllocatesOnce: a body of declared length is read into one
+// buffer of that size.
+func TestBodyReadAllocatesOnce(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocations; .ci/run runs this without it")
+	}
+	img := make([]byte, 10<<10)
+	body := bytes.NewReader(img)
+	resp := &http.Response{StatusCode: 200, ContentLength: int64(len(img)), Header: http.Header{}}
+	allocs := testing.AllocsPerRun(100, func() {
+		body.Reset(img)
+		resp.Body = io.NopCloser(body)
+		got, err := readBody(resp, maxImageBytes)
+		if err != nil || len(got) != len(img) {
+			t.Fatalf("readBody = %d bytes, %v", len(got), err)
+		}
+	})
+	// One for the buffer; the rest is the LimitReader and NopCloser.
+	if allocs > 3 {
+		t.Errorf("reading a 10 KB body of declared length: %.0f allocations, want at most 3", allocs)
+	}
+	var m runtimeMem
+	m.read()
+	before := m.total
+	body.Reset(img)
+	resp.Body = io.NopCloser(body)
+	_, _ = readBody(resp, maxImageBytes)
+	m.read()
+	if got := m.total - before; got > 12<<10 {
+		t.Errorf("reading a 10 KB body allocated %d bytes, want about 10 KB", got)
+	}
+}

@@ -32,8 +32,17 @@ func retry[T any](ctx context.Context, o *options, msg string, do func() (T, err
 
 // isRetryable reports whether err may pass if tried again: a transport
 // error, HTTP 5xx, errcode -1 or 85113. Validation errors, other API
-// errors, redirects and oversized bodies are final.
+// errors, redirects and oversized bodies are final, and so are a
+// TokenSource's and a Limiter's errors: a source retries its own requests,
+// and retrying it here would multiply them (3 attempts of a source that
+// itself makes 3 would be 9 requests to a failing token endpoint). Those
+// two are checked first, since they may wrap a retryable error.
 func isRetryable(err error) bool {
+	var tokErr *TokenError
+	var limErr *LimiterError
+	if errors.As(err, &tokErr) || errors.As(err, &limErr) {
+		return false
+	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
 		return apiErr.temporary()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,31 +255,34 @@ func (s *StableTokenSource) fetchOnce(ctx context.Context, body []byte) (*cached
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	ct := resp.Header.Get("Content-Type")
 	if isRedirect(resp.StatusCode) {
-		drain(resp.Body)
+		discard(resp.Body)
 		return nil, redirectError(resp)
 	}
-	data, err := readBody(resp, maxJSONBytes)
+	data, err := readBody(resp, maxJSONBytes) // closes the body
 	if err != nil {
 		return nil, err
 	}
-	var out stableTokenResponse
-	if err := json.Unmarshal(trimJSON(data), &out); err != nil {
-		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: "token response is not JSON"}
+	fail := func(reason string) error {
+		return &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: reason, Body: errorSnippet(data)}
 	}
-	if apiErr, ok := out.apiError(); ok && apiErr.Code != 0 {
+	var out stableTokenResponse
+	jsonErr := json.Unmarshal(trimJSON(data), &out)
+	if apiErr, ok := out.apiError(); jsonErr == nil && ok && apiErr.Code != 0 {
 		return nil, apiErr
 	}
-	if resp.StatusCode/100 != 2 {
-		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: "token request failed"}
-	}
-	if out.AccessToken == "" {
-		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: "token response has no access_token"}
-	}
-	if out.ExpiresIn <= 0 {
-		return nil, &ResponseError{StatusCode: resp.StatusCode, ContentType: ct, Reason: "token response has no positive expires_in"}
+	switch {
+	case resp.StatusCode/100 != 2:
+		// Whatever the body (a proxy's HTML page, say), the status is
+		// what went wrong.
+		return nil, fail("token request failed with HTTP status " + strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode))
+	case jsonErr != nil:
+		return nil, fail("token response is not JSON")
+	case out.AccessToken == "":
+		return nil, fail("token response has no access_token")
+	case out.ExpiresIn <= 0:
+		return nil, fail("token response has no positive expires_in")
 	}
 	// A life beyond a day is no real token's; capping it keeps the
 	// Duration from overflowing (which would refetch on every call).

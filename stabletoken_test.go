@@ -290,6 +290,9 @@ func TestStableTokenErrors(t *testing.T) {
 		{"no token", 200, `{"expires_in":7200}`, 0, "no access_token"},
 		{"no expiry", 200, `{"access_token":"x"}`, 0, "expires_in"},
 		{"http 404", 404, `{}`, 0, "token request failed"},
+		// A proxy's page: the status is what went wrong, not the format.
+		{"http 503 html", 503, `<html>503 Service Unavailable</html>`, 0, "HTTP status 503"},
+		{"http 502 empty", 502, ``, 0, "HTTP status 502"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -309,7 +312,15 @@ func TestStableTokenErrors(t *testing.T) {
 			}
 			var respErr *ResponseError
 			if !errors.As(err, &respErr) || !strings.Contains(err.Error(), tc.wantResp) {
-				t.Errorf("err = %v, want a *ResponseError about %q", err, tc.wantResp)
+				t.Fatalf("err = %v, want a *ResponseError about %q", err, tc.wantResp)
+			}
+			// The body as sent, but for a token in it.
+			wantBody := strings.Replace(tc.body, `"access_token":"x"`, `"access_token":"REDACTED"`, 1)
+			if respErr.StatusCode != tc.status || string(respErr.Body) != wantBody {
+				t.Errorf("StatusCode %d, Body %q; want %d and %q", respErr.StatusCode, respErr.Body, tc.status, wantBody)
+			}
+			if tc.status/100 != 2 && strings.Contains(respErr.Reason, "JSON") {
+				t.Errorf("Reason %q speaks of JSON, want the status", respErr.Reason)
 			}
 		})
 	}

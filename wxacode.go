@@ -27,6 +27,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
+	"reflect"
 	"sync"
 )
 
@@ -41,7 +42,6 @@ type Client struct {
 	tokenParam  string           // the query parameter of the token; "" sends none
 	credentials []string         // what ts knows that must stay secret too
 	opts        options
-	limiter     *rateLimiter // nil: no rate limit
 
 	mu      sync.Mutex             // guards flights
 	flights map[string]*codeFlight // calls shared by key, with WithCache
@@ -52,7 +52,11 @@ type Client struct {
 // TokenParamName() string method chooses the query parameter its tokens go
 // in (access_token by default).
 func NewClient(ts TokenSource, opts ...Option) *Client {
-	c := &Client{ts: ts, tokenParam: "access_token", opts: newOptions(opts), flights: make(map[string]*codeFlight)}
+	c := &Client{tokenParam: "access_token", opts: newOptions(opts), flights: make(map[string]*codeFlight)}
+	if isNil(ts) {
+		return c // every call fails with errNoTokenSource
+	}
+	c.ts = ts
 	c.invalidator, _ = ts.(TokenInvalidator)
 	if n, ok := ts.(tokenParamNamer); ok {
 		c.tokenParam = n.TokenParamName()
@@ -60,12 +64,26 @@ func NewClient(ts TokenSource, opts ...Option) *Client {
 	if h, ok := ts.(interface{ credentials() []string }); ok {
 		c.credentials = h.credentials()
 	}
-	c.limiter = newRateLimiter(c.opts.rateN, c.opts.ratePeriod)
 	return c
 }
 
-// errNoTokenSource is returned by a Client made without a TokenSource.
-var errNoTokenSource = errors.New("wxacode: Client has no TokenSource")
+// isNil reports whether ts is nil, or an interface holding a nil pointer,
+// func or map (a common "optional dependency" pattern), whose methods
+// would panic.
+func isNil(ts TokenSource) bool {
+	if ts == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(ts); v.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Slice, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
+}
+
+// errNoTokenSource is returned by a Client made without a TokenSource, or
+// with a nil one inside the interface.
+var errNoTokenSource = errors.New("wxacode: Client has no TokenSource (NewClient was given a nil one)")
 
 // GetUnlimited mints one code for r and returns the image bytes exactly as
 // the service sent them: JPEG by default, PNG when r.IsHyaline, though any
@@ -146,9 +164,12 @@ func (c *Client) token(ctx context.Context) (string, error) {
 // returns the image or an error free of credentials; API errors are
 // logged.
 func (c *Client) send(ctx context.Context, token string, body []byte) ([]byte, error) {
-	if c.limiter != nil {
-		if err := c.limiter.wait(ctx); err != nil {
-			return nil, err
+	if l := c.opts.limiter; l != nil {
+		if err := l.Wait(ctx); err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			return nil, c.redact(&LimiterError{Err: err}, token)
 		}
 	}
 	img, err := c.post(ctx, token, body)
@@ -173,8 +194,7 @@ func (c *Client) post(ctx context.Context, token string, body []byte) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	return parseImageResponse(resp)
+	return parseImageResponse(resp) // closes the body
 }
 
 // redact removes token, the source's own credentials and the value of any

@@ -217,3 +217,26 @@ func TestNoTokenSource(t *testing.T) {
 		t.Errorf("err = %v, want a wxacode error", err)
 	}
 }
+
+// TestNilTokenSource: a nil source inside the interface (a common
+// "optional dependency" pattern) makes calls fail, never panic.
+func TestNilTokenSource(t *testing.T) {
+	var noFunc TokenFunc
+	for _, tc := range []struct {
+		name string
+		ts   TokenSource
+	}{
+		{"nil", nil},
+		{"nil *StableTokenSource", (*StableTokenSource)(nil)},
+		{"nil *CloudbaseTokenSource", (*CloudbaseTokenSource)(nil)},
+		{"nil TokenFunc", noFunc},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewClient(tc.ts)
+			_, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"})
+			if err == nil || !strings.Contains(err.Error(), "TokenSource") {
+				t.Errorf("err = %v, want one saying the Client has no TokenSource", err)
+			}
+		})
+	}
+}

@@ -407,6 +407,10 @@ func TestHintsNameTheFlag(t *testing.T) {
 	if get.code != exitFailed || !strings.Contains(get.stderr, "errcode 41030") || !strings.Contains(get.stderr, "hint: ") || !strings.Contains(get.stderr, "-skip-path-check") {
 		t.Errorf("get: exit %d, stderr %q; want 41030 with a hint naming -skip-path-check", get.code, get.stderr)
 	}
+	// -env is no fix: with check_path true the page must be released.
+	if strings.Contains(get.stderr, "-env") {
+		t.Errorf("get: stderr %q offers -env as a fix for 41030", get.stderr)
+	}
 	in := writeFile(t, "in.csv", "scene,page\na=1,pages/draft/index\nb=2,pages/draft/index\n")
 	out := filepath.Join(t.TempDir(), "codes")
 	batch := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", in, "-out", out)

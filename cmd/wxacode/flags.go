@@ -194,7 +194,7 @@ func (a *app) client(f *codeFlags, extra ...wxacode.Option) (*wxacode.Client, fu
 // -skip-path-check where the library names SkipPathCheck.
 func hint(err *wxacode.APIError) string {
 	if err.Code == wxacode.CodeInvalidPage {
-		return "the page is not in the released version: publish it, or pass -skip-path-check (check_path=false) or -env trial or develop"
+		return "the page is not in the released version: publish it, or pass -skip-path-check (check_path=false) to make codes for a page that only a trial or develop version has"
 	}
 	return err.Hint()
 }
