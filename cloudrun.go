@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"time"
@@ -47,9 +48,18 @@ func WithFromAppID(appid string) Option {
 
 // CloudbaseTokenSource reads the WeChat token (微信令牌) that Cloud Run
 // keeps fresh in a file inside the container, and makes the Client send it
-// as cloudbase_access_token (its TokenParamName). It caches the token, checks at most once a
-// second whether the file changed (size or modification time), and reads it
-// again after InvalidateToken. The token never appears in an error.
+// as cloudbase_access_token (its TokenParamName). It caches the token,
+// checks at most once a second whether the file changed (size or
+// modification time), and reads it again after InvalidateToken. The token
+// never appears in an error.
+//
+// While the platform rewrites the file it may be missing, empty or
+// half-written for a moment: the token read before keeps being served
+// until the API rejects it (InvalidateToken). A source that has no token
+// to serve returns an error, and so does a file over 4 KiB (no token is
+// that long: it is not sent in a URL) or one holding spaces inside. A
+// UTF-8 byte order mark and surrounding white space are not part of the
+// token.
 type CloudbaseTokenSource struct {
 	path string
 	now  func() time.Time // replaced by tests
@@ -64,6 +74,10 @@ type CloudbaseTokenSource struct {
 // cloudbaseRecheck is how often the file is looked at for a change.
 const cloudbaseRecheck = time.Second
 
+// maxCloudbaseToken is the largest token file read: real tokens are a few
+// hundred bytes.
+const maxCloudbaseToken = 4 << 10
+
 // NewCloudbaseTokenSource returns a source reading path, or
 // DefaultCloudbaseTokenPath when path is "".
 func NewCloudbaseTokenSource(path string) *CloudbaseTokenSource {
@@ -76,8 +90,10 @@ func NewCloudbaseTokenSource(path string) *CloudbaseTokenSource {
 // TokenParamName returns "cloudbase_access_token".
 func (s *CloudbaseTokenSource) TokenParamName() string { return "cloudbase_access_token" }
 
-// Token returns the token in the file, read again when the file changed. A
-// missing or empty file is an error (and the client sends nothing).
+// Token returns the token in the file, read again when the file changed,
+// or the token read before while the file is missing, empty or unusable.
+// With no token to serve, a missing, empty or oversized file is an error
+// (and the client sends nothing).
 func (s *CloudbaseTokenSource) Token(ctx context.Context) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -88,28 +104,55 @@ func (s *CloudbaseTokenSource) Token(ctx context.Context) (string, error) {
 	if s.token != "" && now.Sub(s.checkedAt) < cloudbaseRecheck {
 		return s.token, nil
 	}
-	fi, err := os.Stat(s.path)
-	if err != nil {
-		return "", fmt.Errorf("wxacode: Cloud Run token file: %w (is the WeChat token (微信令牌) enabled for this service?)", err)
-	}
 	s.checkedAt = now
-	if s.token != "" && fi.ModTime().Equal(s.modTime) && fi.Size() == s.size {
-		return s.token, nil
-	}
-	data, err := os.ReadFile(s.path)
+	token, fi, err := s.read()
 	if err != nil {
-		return "", fmt.Errorf("wxacode: Cloud Run token file: %w", err)
+		if s.token != "" {
+			return s.token, nil // the platform is rewriting the file
+		}
+		return "", err
 	}
-	token := string(bytes.TrimSpace(data))
-	if token == "" {
-		s.token = ""
-		return "", fmt.Errorf("wxacode: Cloud Run token file %s is empty", s.path)
+	if token != s.token || !fi.ModTime().Equal(s.modTime) || fi.Size() != s.size {
+		s.token, s.modTime, s.size = token, fi.ModTime(), fi.Size()
 	}
-	s.token, s.modTime, s.size = token, fi.ModTime(), fi.Size()
-	return token, nil
+	return s.token, nil
 }
 
-// InvalidateToken makes the next Token call read the file again.
+// read returns the token in the file, unless the file is as it was when
+// the cached token was read.
+func (s *CloudbaseTokenSource) read() (string, os.FileInfo, error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return "", nil, fmt.Errorf("wxacode: Cloud Run token file: %w (is the WeChat token (微信令牌) enabled for this service?)", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", nil, fmt.Errorf("wxacode: Cloud Run token file: %w", err)
+	}
+	if s.token != "" && fi.ModTime().Equal(s.modTime) && fi.Size() == s.size {
+		return s.token, fi, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxCloudbaseToken+1))
+	if err != nil {
+		return "", nil, fmt.Errorf("wxacode: Cloud Run token file: %w", err)
+	}
+	if len(data) > maxCloudbaseToken {
+		return "", nil, fmt.Errorf("wxacode: Cloud Run token file %s is over %d bytes: not a token", s.path, maxCloudbaseToken)
+	}
+	data = bytes.TrimSpace(data)
+	data = bytes.TrimSpace(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))
+	switch {
+	case len(data) == 0:
+		return "", nil, fmt.Errorf("wxacode: Cloud Run token file %s is empty", s.path)
+	case bytes.ContainsAny(data, " \t\r\n"):
+		return "", nil, fmt.Errorf("wxacode: Cloud Run token file %s holds more than one word: not a token", s.path)
+	}
+	return string(data), fi, nil
+}
+
+// InvalidateToken makes the next Token call read the file again, and
+// return an error rather than token if the file has nothing else.
 func (s *CloudbaseTokenSource) InvalidateToken(token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

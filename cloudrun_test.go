@@ -214,6 +214,10 @@ func TestCloudbaseTokenFileProblems(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty")
 	writeToken(t, empty, "  ")
+	huge := filepath.Join(dir, "huge")
+	writeToken(t, huge, strings.Repeat("A", 5000))
+	bomOnly := filepath.Join(dir, "bom")
+	writeToken(t, bomOnly, "\ufeff")
 	tests := []struct {
 		name string
 		path string
@@ -221,6 +225,8 @@ func TestCloudbaseTokenFileProblems(t *testing.T) {
 	}{
 		{"missing", filepath.Join(dir, "missing"), "no such file"},
 		{"empty", empty, "is empty"},
+		{"over 4 KiB", huge, "over 4096 bytes"},
+		{"only a byte order mark", bomOnly, "is empty"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -238,6 +244,50 @@ func TestCloudbaseTokenFileProblems(t *testing.T) {
 	}
 	if got := NewCloudbaseTokenSource("").path; got != DefaultCloudbaseTokenPath {
 		t.Errorf("default path = %q", got)
+	}
+}
+
+// TestCloudbaseTokenWhileRewritten: while the platform rewrites the file
+// (missing or empty for a moment), the token read before is served until
+// the API rejects it; a byte order mark is not part of the token.
+func TestCloudbaseTokenWhileRewritten(t *testing.T) {
+	srv := newFake(t, wxacodetest.WithCloudbaseTokens())
+	path := filepath.Join(t.TempDir(), "cloudbase_access_token")
+	tok := srv.Token()
+	writeToken(t, path, "\ufeff"+tok)
+	ts := NewCloudbaseTokenSource(path)
+	clock := newFakeClock()
+	ts.now = clock.Now
+	c := NewClient(ts, WithBaseURL(srv.URL))
+	call := func(step string) {
+		t.Helper()
+		if _, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"}); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		reqs := srv.Requests()
+		if got := reqs[len(reqs)-1].Token; got != tok {
+			t.Fatalf("%s: sent token %q, want %q", step, got, tok)
+		}
+	}
+	call("with a byte order mark")
+	for _, rewrite := range []func(){
+		func() { _ = os.Remove(path) },
+		func() { writeToken(t, path, "") },
+		func() { writeToken(t, path, strings.Repeat("x", 5000)) },
+	} {
+		rewrite()
+		clock.Advance(2 * time.Second)
+		call("while the file is rewritten")
+	}
+	// Rejected, with nothing else in the file: an error, and no request.
+	writeToken(t, path, "")
+	ts.InvalidateToken(tok)
+	calls := len(srv.Requests())
+	if _, err := c.GetUnlimited(context.Background(), Request{Scene: "a=1"}); err == nil || !strings.Contains(err.Error(), "is empty") {
+		t.Errorf("after the token was rejected, with an empty file: err = %v, want the file's problem", err)
+	}
+	if got := len(srv.Requests()) - calls; got != 0 {
+		t.Errorf("%d requests sent without a token", got)
 	}
 }
 
