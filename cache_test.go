@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,20 +15,20 @@ import (
 	"github.com/go-wxacode/wxacode/wxacodetest"
 )
 
-// spyCache wraps a Cache, counts its calls, and can hold Get, fail, or hand
+// spyCache wraps a Cache, counts its calls, and can watch Get, fail, or hand
 // out the very slices it keeps.
 type spyCache struct {
 	Cache
 	gets, puts atomic.Int64
-	hold       chan struct{} // when set, Get waits for it to close
 	getErr     error
 	putErr     error
+	duringGet  func() // when set, Get calls it
 }
 
 func (s *spyCache) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	s.gets.Add(1)
-	if s.hold != nil {
-		<-s.hold
+	if s.duringGet != nil {
+		s.duringGet()
 	}
 	if s.getErr != nil {
 		return nil, false, s.getErr
@@ -174,59 +175,91 @@ func waitCallers(t *testing.T, c *Client, key string, n int) {
 	}
 }
 
-// TestConcurrentCallsShareOne: 1000 concurrent calls for one code make one
-// lookup and at most one API call, cached before or not.
+// heldClient returns a fake and a Client on it with cache c, whose token
+// source waits until hold is closed: calls that miss pile up on one flight.
+func heldClient(t *testing.T, c Cache, hold chan struct{}, opts ...Option) (*wxacodetest.Server, *Client) {
+	t.Helper()
+	srv := newFake(t)
+	ts := TokenFunc(func(ctx context.Context) (string, error) {
+		select {
+		case <-hold:
+			return srv.Token(), nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	})
+	return srv, NewClient(ts, append([]Option{WithBaseURL(srv.URL), WithCache(c), fastRetries()}, opts...)...)
+}
+
+// TestConcurrentCallsShareOne: 1000 concurrent misses of one code make one
+// API call; 1000 concurrent hits make none, and each is served by its own
+// lookup, with no shared call.
 func TestConcurrentCallsShareOne(t *testing.T) {
 	const n = 1000
-	for _, cachedBefore := range []bool{false, true} {
-		name := map[bool]string{false: "not cached", true: "cached before"}[cachedBefore]
-		t.Run(name, func(t *testing.T) {
-			spy := &spyCache{Cache: NewMemoryCache(1 << 20), hold: make(chan struct{})}
-			srv, c := cachedClient(t, spy)
-			r := Request{Scene: "viral"}
-			if cachedBefore {
-				img, err := NewClient(StaticToken(srv.Token()), WithBaseURL(srv.URL)).GetUnlimited(context.Background(), r)
-				if err != nil {
-					t.Fatal(err)
+	r := Request{Scene: "viral"}
+	t.Run("not cached", func(t *testing.T) {
+		hold := make(chan struct{})
+		spy := &spyCache{Cache: NewMemoryCache(1 << 20)}
+		srv, c := heldClient(t, spy, hold)
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for range n {
+			wg.Go(func() {
+				if _, err := c.GetUnlimited(context.Background(), r); err != nil {
+					errs <- err
 				}
-				_ = spy.Cache.Put(context.Background(), r.Key(), img)
-			}
-			calls := len(srv.Requests())
-			var wg sync.WaitGroup
-			errs := make(chan error, n)
-			for range n {
-				wg.Go(func() {
-					if _, err := c.GetUnlimited(context.Background(), r); err != nil {
-						errs <- err
-					}
-				})
-			}
-			waitCallers(t, c, r.Key(), n)
-			close(spy.hold)
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
-			want := 1
-			if cachedBefore {
-				want = 0
-			}
-			if got := len(srv.Requests()) - calls; got != want {
-				t.Errorf("API calls = %d, want %d", got, want)
-			}
-			if got := spy.gets.Load(); got != 1 {
-				t.Errorf("cache lookups = %d, want 1", got)
-			}
-		})
-	}
+			})
+		}
+		waitCallers(t, c, r.Key(), n)
+		close(hold)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if got := len(srv.Requests()); got != 1 {
+			t.Errorf("API calls = %d, want 1", got)
+		}
+		// Each caller's own lookup, and the flight's.
+		if got := spy.gets.Load(); got != n+1 {
+			t.Errorf("cache lookups = %d, want %d", got, n+1)
+		}
+	})
+	t.Run("cached before", func(t *testing.T) {
+		spy := &spyCache{Cache: NewMemoryCache(1 << 20)}
+		srv, c := cachedClient(t, spy)
+		if _, err := c.GetUnlimited(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		var flights atomic.Int64
+		spy.duringGet = func() {
+			c.mu.Lock()
+			flights.Add(int64(len(c.flights)))
+			c.mu.Unlock()
+		}
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				if _, err := c.GetUnlimited(context.Background(), r); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if got := len(srv.Requests()); got != 1 {
+			t.Errorf("API calls = %d, want only the first", got)
+		}
+		if got := flights.Load(); got != 0 {
+			t.Errorf("hits ran inside %d shared calls, want none", got)
+		}
+	})
 }
 
 // TestSharedCallOutlivesItsCallers: a caller whose ctx ends returns at
 // once; the shared call goes on for the others and is stored.
 func TestSharedCallOutlivesItsCallers(t *testing.T) {
-	spy := &spyCache{Cache: NewMemoryCache(1 << 20), hold: make(chan struct{})}
-	srv, c := cachedClient(t, spy)
+	hold := make(chan struct{})
+	srv, c := heldClient(t, NewMemoryCache(1<<20), hold)
 	r := Request{Scene: "id=9"}
 	ctx, cancel := context.WithCancel(context.Background())
 	firstErr := make(chan error, 1)
@@ -250,7 +283,7 @@ func TestSharedCallOutlivesItsCallers(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the first caller did not return when its ctx ended")
 	}
-	close(spy.hold)
+	close(hold)
 	if err := <-second; err != nil {
 		t.Errorf("second caller: %v", err)
 	}
@@ -259,11 +292,80 @@ func TestSharedCallOutlivesItsCallers(t *testing.T) {
 	}
 }
 
+// TestSharedCallEndsWithItsLastCaller: callers that give up while queued
+// at the rate limiter leave nothing behind: no request is sent for them,
+// and their turns go to the next live caller.
+func TestSharedCallEndsWithItsLastCaller(t *testing.T) {
+	srv := newFake(t)
+	// One call a second, a burst of one.
+	c := NewClient(StaticToken(srv.Token()), WithBaseURL(srv.URL), WithCache(NewMemoryCache(1<<20)), WithRateLimit(60, time.Minute))
+	if _, err := c.GetUnlimited(context.Background(), Request{Scene: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			if _, err := c.GetUnlimited(ctx, Request{Scene: "gaveup" + strconv.Itoa(i)}); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("a caller queued for 50 ms: err = %v, want its deadline", err)
+			}
+		})
+	}
+	wg.Wait()
+	// Ten abandoned calls holding turns would keep this one waiting 10 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.GetUnlimited(ctx, Request{Scene: "live"}); err != nil {
+		t.Fatalf("the next live caller: %v (the abandoned calls took its turns)", err)
+	}
+	for _, r := range srv.Requests() {
+		if strings.HasPrefix(r.Scene, "gaveup") {
+			t.Errorf("a request was sent for %s, whose caller had left", r.Scene)
+		}
+	}
+	c.mu.Lock()
+	left := len(c.flights)
+	c.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d shared calls left behind", left)
+	}
+}
+
+// TestSharedCallHasNoDeadlineOfItsOwn: the shared call keeps the first
+// caller's context values, and no deadline shorter than a caller's.
+func TestSharedCallHasNoDeadlineOfItsOwn(t *testing.T) {
+	srv := newFake(t)
+	type ctxKey struct{}
+	var sawValue any
+	var sawDeadline time.Time
+	var hasDeadline bool
+	ts := TokenFunc(func(ctx context.Context) (string, error) {
+		sawValue = ctx.Value(ctxKey{})
+		sawDeadline, hasDeadline = ctx.Deadline()
+		return srv.Token(), nil
+	})
+	c := NewClient(ts, WithBaseURL(srv.URL), WithCache(NewMemoryCache(1<<20)))
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), ctxKey{}, "trace-1"), 10*time.Minute)
+	defer cancel()
+	callerDeadline, _ := ctx.Deadline()
+	if _, err := c.GetUnlimited(ctx, Request{Scene: "id=1"}); err != nil {
+		t.Fatal(err)
+	}
+	if sawValue != "trace-1" {
+		t.Errorf("the token source saw value %v, want the caller's", sawValue)
+	}
+	if hasDeadline && sawDeadline.Before(callerDeadline) {
+		t.Errorf("the token source saw a deadline %v before the caller's", callerDeadline.Sub(sawDeadline))
+	}
+}
+
 // TestErrorsAreSharedNotStored: the callers waiting get the error; the next
 // call tries again.
 func TestErrorsAreSharedNotStored(t *testing.T) {
-	spy := &spyCache{Cache: NewMemoryCache(1 << 20), hold: make(chan struct{})}
-	srv, c := cachedClient(t, spy)
+	hold := make(chan struct{})
+	spy := &spyCache{Cache: NewMemoryCache(1 << 20)}
+	srv, c := heldClient(t, spy, hold)
 	srv.FailNext(1, CodeInvalidArgs)
 	r := Request{Scene: "id=3"}
 	errs := make(chan error, 3)
@@ -274,7 +376,7 @@ func TestErrorsAreSharedNotStored(t *testing.T) {
 		}()
 	}
 	waitCallers(t, c, r.Key(), 3)
-	close(spy.hold)
+	close(hold)
 	for range 3 {
 		if err := <-errs; !errors.Is(err, &APIError{Code: CodeInvalidArgs}) {
 			t.Errorf("err = %v, want the shared 40097", err)
@@ -285,6 +387,34 @@ func TestErrorsAreSharedNotStored(t *testing.T) {
 	}
 	if got, puts := len(srv.Requests()), spy.puts.Load(); got != 2 || puts != 1 {
 		t.Errorf("API calls = %d, puts = %d; want 2 and 1", got, puts)
+	}
+}
+
+// TestCacheHitIsCheap: a hit makes at most two copies of the image (the
+// Cache's and the caller's).
+func TestCacheHitIsCheap(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocations; .ci/run runs this without it")
+	}
+	img := make([]byte, 64<<10)
+	copy(img, "\xff\xd8\xff\xe0")
+	img[len(img)-2], img[len(img)-1] = 0xff, 0xd9
+	mem := NewMemoryCache(1 << 20)
+	r := Request{Scene: "id=1"}
+	_ = mem.Put(context.Background(), r.Key(), img)
+	c := NewClient(StaticToken("unused"), WithBaseURL("http://127.0.0.1:1"), WithCache(mem))
+	const hits = 50
+	var before, after runtimeMem
+	before.read()
+	for range hits {
+		if _, err := c.GetUnlimited(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after.read()
+	perHit := (after.total - before.total) / hits
+	if perHit > 2*64<<10+4<<10 {
+		t.Errorf("a 64 KiB hit allocated %d KiB, want at most two copies (128 KiB)", perHit>>10)
 	}
 }
 
