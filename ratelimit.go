@@ -49,6 +49,22 @@ func WithRateLimit(n int, period time.Duration) Option {
 	}
 }
 
+// NewRateLimiter returns the limiter WithRateLimit(n, period) builds, for
+// use with WithLimiter: to share one between several Clients, or as the
+// fallback of a shared limiter (wxacoderedis uses it when Redis does not
+// answer). n <= 0 or period <= 0 returns a Limiter that never waits.
+func NewRateLimiter(n int, period time.Duration) Limiter {
+	if l := newRateLimiter(n, period); l != nil {
+		return l
+	}
+	return noLimit{}
+}
+
+// noLimit is a Limiter that lets every request go at once.
+type noLimit struct{}
+
+func (noLimit) Wait(ctx context.Context) error { return ctx.Err() }
+
 // rateLimiter is a token bucket in its GCRA form: it tracks the time at
 // which the bucket would be full again (tat), so each turn is one
 // addition. Callers that must wait queue in order; only the head of the

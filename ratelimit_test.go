@@ -273,3 +273,22 @@ func TestRateLimiterHoldsUnderCancellation(t *testing.T) {
 		t.Errorf("last turn at %v, want by 2s: cancelled turns were not given back", last)
 	}
 }
+
+// TestNewRateLimiter: the exported constructor is the built-in limiter,
+// and an unlimited one never waits.
+func TestNewRateLimiter(t *testing.T) {
+	if _, ok := NewRateLimiter(60, time.Minute).(*rateLimiter); !ok {
+		t.Error("NewRateLimiter(60, time.Minute) is not the built-in limiter")
+	}
+	free := NewRateLimiter(0, time.Minute)
+	for range 1000 {
+		if err := free.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := free.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("unlimited Wait on a cancelled ctx = %v, want context.Canceled", err)
+	}
+}

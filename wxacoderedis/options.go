@@ -1,0 +1,73 @@
+package wxacoderedis
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults of the options.
+const (
+	defaultTimeout = 250 * time.Millisecond
+	defaultPause   = time.Second
+)
+
+// Option configures a Limiter (NewLimiter) or a Cache (NewCache); each
+// option's doc says which honours it.
+type Option func(*options)
+
+type options struct {
+	timeout time.Duration
+	pause   time.Duration
+	logger  *slog.Logger
+	ttl     time.Duration
+}
+
+func newOptions(opts []Option) options {
+	o := options{timeout: defaultTimeout, pause: defaultPause}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	return o
+}
+
+// WithTimeout bounds each Redis call (250 ms by default); past it, the
+// call counts as failed. Values of zero or less keep the default. Both
+// NewLimiter and NewCache honour it.
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.timeout = d
+		}
+	}
+}
+
+// WithPause sets how long Redis is left alone after a failed call (1 s by
+// default). Values of zero or less keep the default. Both NewLimiter and
+// NewCache honour it.
+func WithPause(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.pause = d
+		}
+	}
+}
+
+// WithLogger logs, at Warn, when Redis stops answering and, at Info, when
+// it answers again: once each, never per call. Nothing is logged by
+// default. Both NewLimiter and NewCache honour it.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// WithTTL makes the Cache keep each code for d after it is stored, for
+// users who keep only hot codes in Redis; by default codes never expire (a
+// code never changes). NewCache honours it; NewLimiter ignores it.
+func WithTTL(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.ttl = d
+		}
+	}
+}

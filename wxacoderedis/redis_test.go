@@ -1,0 +1,114 @@
+package wxacoderedis
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisServer is a redis-server a test started on a free loopback port.
+type redisServer struct {
+	addr string
+	cmd  *exec.Cmd
+}
+
+// startRedis starts a redis-server for t and stops it when t ends. Without
+// redis-server on the PATH the test is skipped, or fails when CI is set, so
+// that CI always runs against a real server.
+func startRedis(t *testing.T) *redisServer { return startRedisB(t) }
+
+// startRedisB is startRedis for tests and benchmarks.
+func startRedisB(t testing.TB) *redisServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server is not installed; CI must install it (apt-get install -y redis-server)")
+		}
+		t.Skip("redis-server not found: install it (apt-get install -y redis-server) to run this test")
+	}
+	port := freePort(t)
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &redisServer{addr: net.JoinHostPort("127.0.0.1", port), cmd: cmd}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT) // let a stopped server run its exit
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: s.addr})
+	defer rdb.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on %s did not answer within 10 s", s.addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return s
+}
+
+// stop and cont freeze and thaw the server: it keeps accepting
+// connections (the kernel does) and answers nothing.
+func (s *redisServer) stop(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *redisServer) cont(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freePort returns a loopback TCP port nothing listens on now.
+func freePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// newRDB returns a go-redis client for addr with the default options, as
+// most users pass them, counting the commands it is asked to send.
+func newRDB(t testing.TB, addr string) (*redis.Client, *countHook) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	h := &countHook{}
+	rdb.AddHook(h)
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb, h
+}
+
+// countHook counts the commands a client is asked to send.
+type countHook struct{ n atomic.Int64 }
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
