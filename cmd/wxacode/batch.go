@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,7 +12,7 @@ import (
 	"time"
 
 	"github.com/go-wxacode/wxacode"
-	"github.com/go-wxacode/wxacode/internal/wait"
+	"github.com/go-wxacode/wxacode/internal/atomicfile"
 )
 
 const batchHelp = `Usage: wxacode batch -in FILE -out DIR [flags]
@@ -21,39 +22,68 @@ within the API's rate limit.
 
 Input: the first line (after a byte order mark) is a CSV header exactly
 when one of its fields, trimmed, unquoted and in any case, is "scene"; its
-delimiter ("," ";" or tab) is the file's. Columns come in any order: scene,
-and optionally page and filename; other columns are ignored with a warning,
-so DIR/failures.csv can be fed back as input to retry its scenes. An empty
-page means -page, an empty filename one derived from the scene. Any other
-first line means one scene per line.
+delimiter ("," ";" or tab) is the file's, each line is one record, and
+fields may be empty. Columns come in any order: scene, and optionally page
+and filename; other columns are ignored with a warning, so
+DIR/failures.csv can be fed back as input to retry its rows. An empty page
+means -page, an empty filename one derived from the scene. Any other first
+line means one scene per line. Input is read a line at a time; a line over
+64 KiB fails on its own.
 
 Output: DIR/NAME.jpg (or .png with -transparent: the extension follows the
-image received). NAME is the scene with every byte other than A-Z a-z 0-9
-- _ . written as %XX, and a leading "." too: "id=42" -> id%3D42.jpg, so no
-scene can reach outside DIR. Files are written under a temporary name,
-synced and renamed, so DIR never holds half an image. On a directory whose
-file names ignore case, two names that differ only in case are a failure,
-never an overwrite.
+image received). NAME is the row's filename, or the scene with every byte
+other than A-Z a-z 0-9 - _ . written as %XX, and a leading "." too:
+"id=42" -> id%3D42.jpg, so no scene can reach outside DIR. Files are
+written under a temporary name, synced and renamed, so DIR never holds
+half an image. The same code (scene and page) under several filenames is
+minted once and written under each. On a directory whose file names ignore
+case, two names that differ only in case are a failure, never an
+overwrite.
 
-Resuming: a scene whose complete image (JPEG or PNG with its end marker) is
-already in DIR is skipped, so after a crash or Ctrl-C the same command
-finishes the rest; anything else under its name is minted again. -force
-mints every scene again. The same scene and page twice is minted once. One
-run at a time holds DIR (a lock left by a killed run does not count).
+Resuming: DIR/.wxacode.manifest records which request (scene, page and
+every code flag) each image was minted for. A complete image already in
+DIR counts as done only if it was minted for the same request; one minted
+with another -page, -width, -env, colour or -transparent is minted again.
+A complete image without a record (from an older version, or copied in)
+is kept, and the summary says how many were trusted. -force mints every
+scene again. The same scene, page and name twice is minted once. One run
+at a time holds DIR (a lock left by a killed run does not count), and at
+start removes every temporary file of ours in DIR.
 
-Failures go to DIR/failures.csv (scene,errcode,errmsg; errcode is empty for
-errors found locally or in transport), and the exit code is then 1. Scenes
-that break the API's rules fail without a call.
+Failures go to DIR/failures.csv (scene,page,filename,errcode,errmsg: each
+row's own page and filename as given, empty where the input had none;
+errcode is empty for errors found locally or in transport), and the exit
+code is then 1. Feed it back with the same flags to retry those rows.
+Scenes that break the API's rules fail without a call.
+
+Stops at once, exit code 1, with one line saying why (the scenes not yet
+tried are not failures: the next run mints them):
+  - an error no scene can pass: a token request answered 40013, 40125,
+    41002, 41004 or 40164 (AppID, secret, IP whitelist), or a call
+    answered 48001 or 41001;
+  - DIR stops taking files (disk full, read-only): calls in flight end,
+    no more are sent.
 
 Quota (45009/45011): all workers pause, 1 s at first and twice as long each
 time up to 1 min, and the scene is tried again: no scene fails for quota.
-After 5 minutes of quota errors without a success, the run stops with
-"quota exhausted: N scenes left", exit code 1; those scenes are not
-failures (the next run mints them).
+Each pause is shown (on a terminal in the live line, otherwise one line
+when it starts). After 5 minutes of quota errors without a success, the
+run stops with "quota exhausted: N scenes left", exit code 1; those scenes
+are not failures. -rate above the API's 5000 a minute is allowed, with a
+warning.
 
 -timeout bounds each HTTP exchange with the API; time queued for the rate
 limit, or between retries, does not count. When standard error is not a
 terminal, a progress line is printed every 30 s.
+
+-fake runs against an embedded fake of the API, with the service's quota
+of 5000 calls a minute: a -fake batch of more pauses each minute.
+
+Exit codes: 0 every scene done; 1 some failed, the quota ran out, or the
+run stopped (see above); 2 bad flags, input or output directory, checked
+before any call, or DIR in use by another run; 130 interrupted (Ctrl-C),
+143 SIGTERM, 129 SIGHUP: requests in flight are cancelled, temporary files
+removed, and the same command finishes the rest.
 
 Examples:
   wxacode batch -fake -in scenes.txt -out codes/
@@ -67,26 +97,12 @@ const (
 	defaultConcurrency = 8
 	maxConcurrency     = 256
 	defaultRate        = "4500/min" // below the API's 5000 a minute
+	apiPerMinute       = 5000       // the API's quota
 	firstQuotaPause    = time.Second
 	maxQuotaPause      = time.Minute
 	quotaGiveUp        = 5 * time.Minute // of quota errors without a success
 	logProgressEvery   = 30 * time.Second
 )
-
-// job is a scene that needs minting.
-type job struct {
-	row
-	req  wxacode.Request
-	base string // file name without extension
-}
-
-// batchPlan is what reading the input decided.
-type batchPlan struct {
-	jobs       []job
-	fails      []failure // found locally
-	present    int       // images already in the directory
-	duplicates int       // rows repeating an earlier scene and page
-}
 
 // batch runs "wxacode batch".
 func (a *app) batch(ctx context.Context, args []string) int {
@@ -116,13 +132,20 @@ func (a *app) batch(ctx context.Context, args []string) int {
 	if err != nil {
 		return a.usageError(cmd, err)
 	}
+	if perMinute := float64(rate) * float64(time.Minute) / float64(per); perMinute > apiPerMinute {
+		fmt.Fprintf(a.stderr, "%s: warning: -rate %s is %.0f calls a minute, above the API's %d: the service will answer 45009 to the excess, and the run will pause for it\n", cmd, *rateFlag, perMinute, apiPerMinute)
+	}
 	// Credentials before anything touches the disk.
 	client, cleanup, err := a.client(&f, wxacode.WithRateLimit(rate, per))
 	if err != nil {
 		return a.usageError(cmd, err)
 	}
 	defer cleanup()
-	input, err := readRows(*in, a.stdin)
+	input, err := readRows(ctx, *in, a.stdin)
+	if ctx.Err() != nil {
+		fmt.Fprintf(a.stderr, "%s: interrupted while reading the input; nothing was sent\n", cmd)
+		return exitInterrupted
+	}
 	if err != nil {
 		return a.usageError(cmd, err)
 	}
@@ -137,57 +160,107 @@ func (a *app) batch(ctx context.Context, args []string) int {
 		return a.usageError(cmd, err)
 	}
 	defer unlock()
-	removeStaleTemps(*out)
+	// Holding the lock, no temporary file of ours can be a live run's.
+	atomicfile.RemoveTemps(*out, 0)
+	man, err := loadManifest(*out)
+	if err == nil {
+		err = man.compact()
+	}
+	if err != nil {
+		return a.usageError(cmd, err)
+	}
 	probe := caseInsensitive
 	if a.caseInsensitive != nil {
 		probe = a.caseInsensitive
 	}
-	plan := planBatch(input.rows, &f, *out, *force, probe(*out))
+	plan := planBatch(input.rows, &f, *out, *force, probe(*out), man)
+	input.rows = nil // the plan holds what is needed
 
 	start := time.Now()
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	r := &batchRun{app: a, client: client, dir: *out, total: len(plan.jobs), stop: stopRun}
+	r := &batchRun{app: a, client: client, flags: &f, dir: *out, man: man, total: len(plan.jobs), stop: stopRun, halted: make(chan struct{})}
 	r.gate = quotaGate{first: orDefault(a.quotaBackoff, firstQuotaPause), giveUp: orDefault(a.quotaGiveUp, quotaGiveUp)}
-	r.failed = len(plan.fails)
 	r.fails = plan.fails
+	r.failed = len(plan.fails)
 	stopProgress := r.showProgress(start)
 	r.run(runCtx, plan.jobs, *concurrency)
 	stopProgress()
-
-	if err := writeFailures(*out, r.fails); err != nil {
-		fmt.Fprintf(a.stderr, "%s: %v\n", cmd, err)
-		return exitFailed
+	if err := man.close(); err != nil {
+		r.halt(dirError(*out, err))
 	}
+	if r.haltErr == nil || !r.haltIsDir {
+		if err := writeFailures(*out, r.fails); err != nil {
+			r.halt(dirError(*out, err))
+		}
+	}
+
 	elapsed := time.Since(start)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d scenes: %d minted, %d already present", cmd, len(input.rows), r.minted, plan.present)
+	fmt.Fprintf(&b, "%s: %d scenes: %d minted, %d already present", cmd, plan.rows, r.written, plan.present)
+	if plan.trusted > 0 {
+		fmt.Fprintf(&b, " (%d without a record of their request, trusted)", plan.trusted)
+	}
 	if plan.duplicates > 0 {
 		fmt.Fprintf(&b, ", %d duplicates", plan.duplicates)
 	}
 	fmt.Fprintf(&b, ", %d failed", r.failed)
-	if r.failed > 0 {
+	if r.failed > 0 && !r.haltIsDir {
 		fmt.Fprintf(&b, " (see %s)", filepath.Join(*out, failuresFile))
 	}
-	fmt.Fprintf(&b, ", in %s (%.1f/s)", elapsed.Round(time.Millisecond), float64(r.minted)/max(elapsed.Seconds(), 1e-9))
+	fmt.Fprintf(&b, ", %d calls, in %s (%.1f/s)", r.calls, elapsed.Round(time.Millisecond), float64(r.written)/max(elapsed.Seconds(), 1e-9))
 	left := len(plan.jobs) - r.settled
-	defer a.printHints(r.fails)
 	switch {
+	case r.haltErr != nil:
+		fmt.Fprintln(a.stderr, b.String())
+		fmt.Fprintf(a.stderr, "%s: stopped: %s\n", cmd, r.haltErr)
+		return exitFailed
 	case r.gate.isExhausted():
 		fmt.Fprintln(a.stderr, b.String())
 		fmt.Fprintf(a.stderr, "%s: quota exhausted: %d scenes left; run the same command later\n", cmd, left)
+		a.printHints(r.fails)
 		return exitFailed
 	case ctx.Err() != nil && left > 0:
 		fmt.Fprintf(&b, "; interrupted with %d left: run the same command again to finish", left)
 		fmt.Fprintln(a.stderr, b.String())
+		a.printHints(r.fails)
 		return exitInterrupted
 	}
 	fmt.Fprintln(a.stderr, b.String())
+	a.printHints(r.fails)
 	if r.failed > 0 {
 		return exitFailed
 	}
 	return exitOK
 }
+
+// dirError says that dir stopped taking files, and what to do.
+func dirError(dir string, err error) error {
+	return &haltError{dir: true, err: fmt.Errorf("output directory %s cannot be written (%w); no more calls were sent: free it and run the same command again", dir, unwrapPath(err))}
+}
+
+// unwrapPath returns the cause of a file error without the temporary
+// file's name.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err
+	case errors.As(err, &le):
+		return le.Err
+	}
+	return err
+}
+
+// haltError stops a run: an error no scene can pass, or a directory that
+// takes no more files.
+type haltError struct {
+	dir bool // the output directory failed
+	err error
+}
+
+func (e *haltError) Error() string { return e.err.Error() }
 
 // orDefault returns v, or def when v is zero.
 func orDefault(v, def time.Duration) time.Duration {
@@ -197,223 +270,26 @@ func orDefault(v, def time.Duration) time.Duration {
 	return v
 }
 
-// planBatch turns rows into jobs: duplicates dropped, invalid scenes and
-// unsafe or clashing file names failed locally, present images skipped
-// (unless force). On a case-insensitive directory, names that differ only
-// in case clash. A row rejected for its file name does not make a later
-// row of the same scene a duplicate (an invalid scene or page does: the
-// same request breaks the same rule).
-func planBatch(rows []row, f *codeFlags, dir string, force, foldCase bool) batchPlan {
-	var p batchPlan
-	seen := make(map[[2]string]bool)
-	names := make(map[string]int) // file base (folded on such a directory) -> line that took it
-	for _, rw := range rows {
-		fail := func(msg string) { p.fails = append(p.fails, failure{line: rw.line, scene: rw.scene, errmsg: msg}) }
-		req := f.request(rw.scene, rw.page)
-		key := [2]string{req.Scene, req.Page}
-		if seen[key] {
-			p.duplicates++
-			continue
-		}
-		if err := req.Validate(); err != nil {
-			// The same scene and page would break the same rule: later
-			// rows of it are duplicates of this one.
-			seen[key] = true
-			fail(strings.TrimPrefix(err.Error(), "wxacode: "))
-			continue
-		}
-		base := fileBase(rw.scene)
-		if rw.filename != "" {
-			var err error
-			if base, err = checkFilename(rw.filename); err != nil {
-				fail(err.Error())
-				continue
-			}
-		}
-		nameKey := base
-		if foldCase {
-			nameKey = strings.ToLower(base)
-		}
-		if line, taken := names[nameKey]; taken {
-			msg := fmt.Sprintf("file name %s is also the name for line %d", base, line)
-			if foldCase {
-				msg += " (the output directory ignores case)"
-			}
-			fail(msg)
-			continue
-		}
-		seen[key] = true
-		names[nameKey] = rw.line
-		if !force && presentImage(dir, base) != "" {
-			p.present++
-			continue
-		}
-		p.jobs = append(p.jobs, job{row: rw, req: req, base: base})
+// fatalAPIError reports whether err is one that no scene can pass: the
+// credentials or the account are wrong, so every further call would fail
+// the same way.
+func fatalAPIError(err error) (*wxacode.APIError, bool) {
+	var apiErr *wxacode.APIError
+	if !errors.As(err, &apiErr) {
+		return nil, false
 	}
-	return p
-}
-
-// batchRun is the minting part of a batch.
-type batchRun struct {
-	app    *app
-	client *wxacode.Client
-	dir    string
-	total  int
-	gate   quotaGate
-	stop   func() // ends the run (quota exhausted)
-
-	mu      sync.Mutex // guards the counts and fails
-	minted  int
-	failed  int
-	fails   []failure
-	settled int
-}
-
-// run feeds the jobs to concurrency workers until done or ctx ends.
-func (r *batchRun) run(ctx context.Context, jobs []job, concurrency int) {
-	ch := make(chan job)
-	var wg sync.WaitGroup
-	for range min(concurrency, max(len(jobs), 1)) {
-		wg.Go(func() {
-			for j := range ch {
-				r.mint(ctx, j)
-			}
-		})
-	}
-feed:
-	for _, j := range jobs {
-		select {
-		case ch <- j:
-		case <-ctx.Done():
-			break feed
+	var tokErr *wxacode.TokenError
+	if errors.As(err, &tokErr) {
+		switch apiErr.Code {
+		case 40013, wxacode.CodeInvalidAppSecret, 41002, 41004, wxacode.CodeIPNotWhitelisted:
+			return apiErr, true // wrong AppID or secret, IP not whitelisted
 		}
 	}
-	close(ch)
-	wg.Wait()
-}
-
-// mint makes one code and saves it, pausing and trying again on quota
-// errors. An interrupted scene, or one left when the quota ran out, is
-// neither minted nor failed: a rerun does it.
-func (r *batchRun) mint(ctx context.Context, j job) {
-	for {
-		if !r.gate.wait(ctx) {
-			return
-		}
-		img, err := r.client.GetUnlimited(ctx, j.req)
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			r.gate.success()
-			if err := writeAtomic(r.dir, j.base+wxacode.ImageExt(img), img); err != nil {
-				r.settle(&failure{line: j.line, scene: j.scene, errmsg: err.Error()})
-				return
-			}
-			r.settle(nil)
-			return
-		}
-		var apiErr *wxacode.APIError
-		isAPI := errors.As(err, &apiErr)
-		if isAPI && (apiErr.Code == wxacode.CodeDailyQuotaExceeded || apiErr.Code == wxacode.CodeMinuteQuotaExceeded) {
-			if r.gate.trip() {
-				r.stop()
-			}
-			continue
-		}
-		fl := failure{line: j.line, scene: j.scene, errmsg: strings.TrimPrefix(err.Error(), "wxacode: ")}
-		if isAPI {
-			fl.errcode, fl.errmsg, fl.hint = strconv.Itoa(apiErr.Code), apiErr.Message, hint(apiErr)
-		}
-		r.settle(&fl)
-		return
+	switch apiErr.Code {
+	case wxacode.CodeUnauthorized, wxacode.CodeAccessTokenMissing, wxacode.CodeIPNotWhitelisted:
+		return apiErr, true
 	}
-}
-
-// settle records the outcome of one scene.
-func (r *batchRun) settle(f *failure) {
-	r.mu.Lock()
-	if f == nil {
-		r.minted++
-	} else {
-		r.failed++
-		r.fails = append(r.fails, *f)
-	}
-	r.settled++
-	n := r.settled
-	r.mu.Unlock()
-	if r.app.afterEach != nil {
-		r.app.afterEach(n)
-	}
-}
-
-// counts returns how many scenes failed and how many were settled so far.
-func (r *batchRun) counts() (failed, settled int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.failed, r.settled
-}
-
-// quotaGate pauses every worker after a quota error: the first pause is
-// first, each further one (after the previous ended) twice as long, up to
-// maxQuotaPause; a success resets it. Quota errors for giveUp with no
-// success in between exhaust it.
-type quotaGate struct {
-	first, giveUp time.Duration
-
-	mu        sync.Mutex
-	until     time.Time // workers wait until here
-	pause     time.Duration
-	since     time.Time // first quota error since the last success
-	exhausted bool
-}
-
-// wait returns once any pause is over, or false if ctx ended.
-func (g *quotaGate) wait(ctx context.Context) bool {
-	g.mu.Lock()
-	d := time.Until(g.until)
-	g.mu.Unlock()
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	return wait.For(ctx, d) == nil
-}
-
-// trip records a quota error and starts a pause, unless one is running.
-// It reports whether the quota is now taken to be exhausted.
-func (g *quotaGate) trip() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	now := time.Now()
-	if g.since.IsZero() {
-		g.since = now
-	}
-	if now.Sub(g.since) >= g.giveUp {
-		g.exhausted = true
-	}
-	if now.Before(g.until) {
-		return g.exhausted // the workers that hit the quota together share one pause
-	}
-	if g.pause == 0 {
-		g.pause = g.first
-	} else {
-		g.pause = min(2*g.pause, maxQuotaPause)
-	}
-	g.until = now.Add(g.pause)
-	return g.exhausted
-}
-
-// success forgets earlier quota errors.
-func (g *quotaGate) success() {
-	g.mu.Lock()
-	g.pause, g.since = 0, time.Time{}
-	g.mu.Unlock()
-}
-
-func (g *quotaGate) isExhausted() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.exhausted
+	return nil, false
 }
 
 // printHints prints, once per errcode among fails, how to fix it.
@@ -425,4 +301,196 @@ func (a *app) printHints(fails []failure) {
 			fmt.Fprintf(a.stderr, "hint for errcode %s: %s\n", f.errcode, f.hint)
 		}
 	}
+}
+
+// batchRun is the minting part of a batch.
+type batchRun struct {
+	app    *app
+	client *wxacode.Client
+	flags  *codeFlags
+	dir    string
+	man    *manifest
+	total  int
+	gate   quotaGate
+	stop   func() // ends the run (quota exhausted)
+
+	halted    chan struct{} // closed by halt: send nothing more
+	haltOnce  sync.Once
+	haltErr   error // why, set before halted is closed
+	haltIsDir bool
+
+	mu      sync.Mutex // guards the counts and fails
+	written int        // images written
+	calls   int        // codes minted by the API
+	failed  int
+	fails   []failure
+	settled int
+}
+
+// halt stops the run for err: no more jobs are started, those under way
+// finish.
+func (r *batchRun) halt(err error) {
+	r.haltOnce.Do(func() {
+		r.haltErr = err
+		var he *haltError
+		r.haltIsDir = errors.As(err, &he) && he.dir
+		close(r.halted)
+	})
+}
+
+func (r *batchRun) isHalted() bool {
+	select {
+	case <-r.halted:
+		return true
+	default:
+		return false
+	}
+}
+
+// run feeds the jobs to concurrency workers until done, halted, or ctx
+// ends.
+func (r *batchRun) run(ctx context.Context, jobs []*job, concurrency int) {
+	ch := make(chan *job)
+	var wg sync.WaitGroup
+	for range min(concurrency, max(len(jobs), 1)) {
+		wg.Go(func() {
+			for j := range ch {
+				r.do(ctx, j)
+			}
+		})
+	}
+feed:
+	for _, j := range jobs {
+		select {
+		case ch <- j:
+		case <-ctx.Done():
+			break feed
+		case <-r.halted:
+			break feed
+		}
+	}
+	close(ch)
+	wg.Wait()
+}
+
+// do makes one job's code, by copying a file that holds it or by minting
+// it, and writes it under each of the job's names.
+func (r *batchRun) do(ctx context.Context, j *job) {
+	if j.copyFrom != "" {
+		if img, err := os.ReadFile(filepath.Join(r.dir, j.copyFrom)); err == nil && completeFile(filepath.Join(r.dir, j.copyFrom)) {
+			r.save(j, img, false)
+			return
+		}
+	}
+	r.mint(ctx, j)
+}
+
+// mint makes one code and saves it, pausing and trying again on quota
+// errors. An interrupted job, one left when the quota ran out, or one
+// stopped by a halt is neither minted nor failed: a rerun does it.
+func (r *batchRun) mint(ctx context.Context, j *job) {
+	req := r.flags.request(j.rows[0].scene, j.rows[0].page)
+	for {
+		if r.isHalted() || !r.gate.wait(ctx) {
+			return
+		}
+		img, err := r.client.GetUnlimited(ctx, req)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			r.gate.success()
+			r.save(j, img, true)
+			return
+		}
+		if apiErr, fatal := fatalAPIError(err); fatal {
+			msg := strings.TrimPrefix(err.Error(), "wxacode: ")
+			if h := hint(apiErr); h != "" && !strings.Contains(msg, h) {
+				msg += " (" + h + ")"
+			}
+			r.halt(&haltError{err: errors.New(msg)})
+			return
+		}
+		if r.isHalted() {
+			return // stopped meanwhile: this job is not a failure of its own
+		}
+		var apiErr *wxacode.APIError
+		isAPI := errors.As(err, &apiErr)
+		if isAPI && (apiErr.Code == wxacode.CodeDailyQuotaExceeded || apiErr.Code == wxacode.CodeMinuteQuotaExceeded) {
+			d, started, exhausted := r.gate.trip(apiErr.Code)
+			if exhausted {
+				r.stop()
+			} else if started && !r.app.terminal {
+				fmt.Fprintf(r.app.stderr, "wxacode batch: paused for quota (%d): resuming in %s\n", apiErr.Code, d.Round(time.Second))
+			}
+			continue
+		}
+		fl := failure{errmsg: strings.TrimPrefix(err.Error(), "wxacode: ")}
+		if isAPI {
+			fl.errcode, fl.errmsg, fl.hint = strconv.Itoa(apiErr.Code), apiErr.Message, hint(apiErr)
+		}
+		r.settle(j, 0, false, &fl)
+		return
+	}
+}
+
+// save writes img under each of j's names and records them; a write error
+// halts the run.
+func (r *batchRun) save(j *job, img []byte, minted bool) {
+	ext := wxacode.ImageExt(img)
+	written := 0
+	for _, base := range j.bases {
+		name := base + ext
+		if err := writeAtomic(r.dir, name, img); err != nil {
+			r.halt(dirError(r.dir, err))
+			r.settle(j, written, minted, nil)
+			return
+		}
+		// An image of the other type under the same name is of an older
+		// request: it would be taken for this one's.
+		for _, other := range []string{".jpg", ".png"} {
+			if other != ext {
+				_ = os.Remove(filepath.Join(r.dir, base+other))
+			}
+		}
+		if err := r.man.record(name, j.key); err != nil {
+			r.halt(dirError(r.dir, err))
+			r.settle(j, written+1, minted, nil)
+			return
+		}
+		written++
+	}
+	r.settle(j, written, minted, nil)
+}
+
+// settle records the outcome of one job: written images, or a failure of
+// each of its rows.
+func (r *batchRun) settle(j *job, written int, minted bool, f *failure) {
+	r.mu.Lock()
+	r.written += written
+	if minted {
+		r.calls++
+	}
+	if f != nil {
+		for _, rw := range j.rows {
+			fl := *f
+			fl.row = rw
+			r.fails = append(r.fails, fl)
+			r.failed++
+		}
+	}
+	r.settled++
+	n := r.settled
+	r.mu.Unlock()
+	if r.app.afterEach != nil {
+		r.app.afterEach(n)
+	}
+}
+
+// counts returns how many scenes failed and how many jobs were settled so
+// far.
+func (r *batchRun) counts() (failed, settled int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed, r.settled
 }

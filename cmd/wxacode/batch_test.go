@@ -205,7 +205,9 @@ func TestBatchOwnsItsDirectory(t *testing.T) {
 }
 
 // TestStaleTempsOnlyInTheDirectory: a directory whose name is a glob
-// pattern cleans only itself, and never a fresh temporary file.
+// pattern cleans only itself; holding the lock, a run removes every
+// temporary file of ours there whatever its age (none can be a live
+// run's), so a resume right after a SIGKILL leaves none behind.
 func TestStaleTempsOnlyInTheDirectory(t *testing.T) {
 	srv, env := fakeEnv(t)
 	root := t.TempDir()
@@ -234,8 +236,8 @@ func TestStaleTempsOnlyInTheDirectory(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, ".wxacode-123.tmp")); !os.IsNotExist(err) {
 		t.Error("the stale temporary file in the output directory was kept")
 	}
-	if _, err := os.Stat(fresh); err != nil {
-		t.Error("a fresh temporary file was removed")
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Error("a fresh temporary file of a killed run was kept")
 	}
 	if _, err := os.Stat(filepath.Join(sibling, ".wxacode-123.tmp")); err != nil {
 		t.Error("a temporary file in another directory was removed")
@@ -295,7 +297,8 @@ func TestPlanningRejectsWithoutSideEffects(t *testing.T) {
 		wantFail  []string
 	}{
 		{"csv", csvIn, []string{"poster.jpg", "s%3D1.jpg"}, []string{"s=1", "s=2"}},
-		{"over-long line", linesIn, []string{"a%3D1.jpg", "b%3D2.jpg"}, []string{long}},
+		// Skipped as read: the row keeps the line's first 64 bytes.
+		{"over-long line", linesIn, []string{"a%3D1.jpg", "b%3D2.jpg"}, []string{long[:64]}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "codes")
@@ -416,5 +419,51 @@ func TestHintsNameTheFlag(t *testing.T) {
 	batch := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", in, "-out", out)
 	if batch.code != exitFailed || strings.Count(batch.stderr, "hint for errcode 41030: ") != 1 || !strings.Contains(batch.stderr, "-skip-path-check") {
 		t.Errorf("batch: exit %d, stderr %q; want one hint line naming -skip-path-check", batch.code, batch.stderr)
+	}
+}
+
+// TestQuotaPausesAreShown: a pause for quota is one line in a log and
+// the live line on a terminal, not a frozen count.
+func TestQuotaPausesAreShown(t *testing.T) {
+	t.Run("log", func(t *testing.T) {
+		srv, env := fakeEnv(t)
+		srv.FailNext(1, 45009)
+		res := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", writeFile(t, "s.txt", "a=1\n"), "-out", filepath.Join(t.TempDir(), "codes"))
+		if res.code != exitOK || strings.Count(res.stderr, "wxacode batch: paused for quota (45009): resuming in 1s\n") != 1 {
+			t.Errorf("exit %d, stderr %q; want one pause line", res.code, res.stderr)
+		}
+	})
+	t.Run("terminal", func(t *testing.T) {
+		srv, env := fakeEnv(t)
+		srv.FailNext(1, 45011)
+		res := runCLI(context.Background(), t, env, func(a *app) {
+			a.terminal = true
+			a.quotaBackoff = 1200 * time.Millisecond // longer than the live line's 500 ms
+		}, "batch", "-base-url", srv.URL, "-in", writeFile(t, "s.txt", "a=1\n"), "-out", filepath.Join(t.TempDir(), "codes"))
+		if res.code != exitOK || !strings.Contains(res.stderr, "\r0/1 done, 0 errors, paused for quota (45011): resuming in 1s") {
+			t.Errorf("exit %d, stderr %q; want the live line to say it pauses", res.code, res.stderr)
+		}
+		if strings.Contains(res.stderr, "wxacode batch: paused") {
+			t.Errorf("stderr %q: a log line on a terminal", res.stderr)
+		}
+	})
+}
+
+// TestRateAboveTheAPIsWarns: -rate over 5000 a minute runs, with one
+// warning; at or under it, none.
+func TestRateAboveTheAPIsWarns(t *testing.T) {
+	for _, tc := range []struct {
+		rate string
+		warn bool
+	}{{"5000/s", true}, {"5001/min", true}, {"84/s", true}, {"5000/min", false}, {"4500/min", false}, {"83/s", false}} {
+		srv, env := fakeEnv(t)
+		res := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-rate", tc.rate, "-in", writeFile(t, "s.txt", "a=1\n"), "-out", filepath.Join(t.TempDir(), "codes"))
+		n := strings.Count(res.stderr, "above the API's 5000")
+		if res.code != exitOK || (n == 1) != tc.warn || n > 1 {
+			t.Errorf("-rate %s: exit %d, stderr %q; want a warning: %v", tc.rate, res.code, res.stderr, tc.warn)
+		}
+		if tc.warn && !strings.Contains(res.stderr, "45009") {
+			t.Errorf("-rate %s: the warning does not say the API answers 45009: %q", tc.rate, res.stderr)
+		}
 	}
 }

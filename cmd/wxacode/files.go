@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/go-wxacode/wxacode/internal/atomicfile"
 	"github.com/go-wxacode/wxacode/internal/imagecheck"
@@ -62,6 +61,7 @@ func checkFilename(name string) (string, error) {
 // presentImage returns the name of a complete image already saved for
 // base in dir, or "". Anything else under that name (a file cut short, an
 // HTML page, an empty file) does not count: the scene is minted again.
+// Whether the image is of the right request is the manifest's to say.
 func presentImage(dir, base string) string {
 	for _, ext := range []string{".jpg", ".png"} {
 		if completeFile(filepath.Join(dir, base+ext)) {
@@ -112,15 +112,6 @@ func writeAtomic(dir, name string, data []byte) error {
 	return nil
 }
 
-// staleTempAge is how old a temporary file must be to be taken for one a
-// killed run left: a live run writes one in milliseconds.
-const staleTempAge = time.Minute
-
-// removeStaleTemps deletes, in dir itself, temporary files that a killed
-// run left behind; files younger than staleTempAge are left to whoever is
-// writing them.
-func removeStaleTemps(dir string) { atomicfile.RemoveTemps(dir, staleTempAge) }
-
 // caseInsensitive reports whether dir treats file names that differ only
 // in case as one: it creates a file and looks for it under another case.
 func caseInsensitive(dir string) bool {
@@ -158,10 +149,9 @@ func checkWritable(dir string, create bool) error {
 	return os.Remove(name)
 }
 
-// failure is a scene that could not be minted.
+// failure is a row that could not be minted.
 type failure struct {
-	line    int    // input line, for ordering
-	scene   string // as read
+	row            // as read: line (for ordering), scene, page, filename
 	errcode string // the API's errcode, "" for local and transport errors
 	errmsg  string
 	hint    string // how to fix it, for some API errors
@@ -170,8 +160,10 @@ type failure struct {
 // failuresFile is the name of the failures report in the output directory.
 const failuresFile = "failures.csv"
 
-// writeFailures writes dir/failures.csv (scene,errcode,errmsg) in input
-// order, or removes an old one when nothing failed.
+// writeFailures writes dir/failures.csv (scene,page,filename,errcode,
+// errmsg: every column a row needs to be minted again, page and filename
+// as the input gave them) in input order, or removes an old one when
+// nothing failed.
 func writeFailures(dir string, fails []failure) error {
 	path := filepath.Join(dir, failuresFile)
 	if len(fails) == 0 {
@@ -180,12 +172,12 @@ func writeFailures(dir string, fails []failure) error {
 		}
 		return nil
 	}
-	sort.Slice(fails, func(i, j int) bool { return fails[i].line < fails[j].line })
+	sort.SliceStable(fails, func(i, j int) bool { return fails[i].line < fails[j].line })
 	var b strings.Builder
 	w := csv.NewWriter(&b)
-	_ = w.Write([]string{"scene", "errcode", "errmsg"})
+	_ = w.Write([]string{"scene", "page", "filename", "errcode", "errmsg"})
 	for _, f := range fails {
-		_ = w.Write([]string{f.scene, f.errcode, f.errmsg})
+		_ = w.Write([]string{f.scene, f.page, f.filename, f.errcode, f.errmsg})
 	}
 	w.Flush()
 	return writeAtomic(dir, failuresFile, []byte(b.String()))

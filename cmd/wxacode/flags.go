@@ -38,7 +38,7 @@ func (f *codeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.color, "color", "", "line colour as RRGGBB, e.g. 07C160 (default black)")
 	fs.BoolVar(&f.autoColor, "auto-color", false, "let WeChat pick the line colour")
 	fs.BoolVar(&f.transparent, "transparent", false, "transparent background (the service then answers PNG)")
-	fs.BoolVar(&f.fake, "fake", false, "run against an embedded fake of the WeChat API (no credentials needed)")
+	fs.BoolVar(&f.fake, "fake", false, "run against an embedded fake of the WeChat API (no credentials needed); its quota is the service's 5000 calls a minute, so a larger batch pauses each minute")
 	fs.StringVar(&f.baseURL, "base-url", "", "API base URL, for proxies and test servers (default "+wxacode.DefaultBaseURL+")")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "limit for each HTTP exchange with the API; time queued for the rate limit or between retries is not counted")
 }
@@ -110,10 +110,27 @@ func (f *codeFlags) check() error {
 	}
 	// The rules of the API, with the scene left out: it is per code.
 	probe := f.request("a", "")
-	if err := probe.Validate(); err != nil {
+	return f.flagError(probe.Validate(), "")
+}
+
+// flagError says what is wrong with a request in the terms of the flags
+// that made it (-width, -env, -page, -scene), not of the API's fields.
+func (f *codeFlags) flagError(err error, scene string) error {
+	var ve *wxacode.ValidationError
+	if !errors.As(err, &ve) {
 		return err
 	}
-	return nil
+	switch ve.Field {
+	case "width":
+		return fmt.Errorf("-width %d must be from 280 to 1280 (leave it out for the default 430)", f.width)
+	case "env_version":
+		return fmt.Errorf("-env %q must be release, trial or develop (leave it out for release)", f.env)
+	case "page":
+		return fmt.Errorf("-page %q %s", f.page, ve.Reason)
+	case "scene":
+		return fmt.Errorf("-scene %q %s", scene, ve.Reason)
+	}
+	return err
 }
 
 // checkBaseURL accepts the base URLs the library accepts.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -17,11 +16,16 @@ const getHelp = `Usage: wxacode get -scene S -o FILE [flags]
 Mints one code and writes it to FILE ("-" for standard output). The service
 answers JPEG by default and PNG with -transparent.
 
+FILE may be a symlink (its target is replaced atomically and the link
+stays), a FIFO or a device such as /dev/stdout (written in place); a
+directory is refused before any call.
+
 Examples:
   wxacode get -fake -scene 'id=42' -o code.jpg
   wxacode get -scene 'id=42' -page pages/item/index -width 600 -o item-42.jpg
   wxacode get -scene 'id=42' -transparent -color 07C160 -o - > code.png
 
+` + exitCodesHelp + `
 Flags:
 `
 
@@ -46,19 +50,20 @@ func (a *app) get(ctx context.Context, args []string) int {
 	}
 	req := f.request(*scene, "")
 	if err := req.Validate(); err != nil {
-		return a.usageError("wxacode get", err)
+		return a.usageError("wxacode get", f.flagError(err, *scene))
 	}
+	var dst output
 	if *out != "-" {
-		// Before spending a call: -o names a file, in a directory that
-		// exists and takes files.
-		if strings.HasSuffix(*out, "/") || strings.HasSuffix(*out, string(filepath.Separator)) {
-			return a.usageError("wxacode get", fmt.Errorf("-o %s names a directory; give a file name, such as %s", *out, filepath.Join(*out, "code.jpg")))
-		}
-		if fi, err := os.Stat(*out); err == nil && fi.IsDir() {
-			return a.usageError("wxacode get", fmt.Errorf("-o %s is a directory; give a file name, such as %s", *out, filepath.Join(*out, "code.jpg")))
-		}
-		if err := checkWritable(filepath.Dir(*out), false); err != nil {
+		// Before spending a call: -o names something a file can be
+		// written to.
+		var err error
+		if dst, err = resolveOutput(*out); err != nil {
 			return a.usageError("wxacode get", err)
+		}
+		if !dst.inPlace {
+			if err := checkWritable(dst.dir, false); err != nil {
+				return a.usageError("wxacode get", err)
+			}
 		}
 	}
 	client, cleanup, err := a.client(&f)
@@ -90,13 +95,13 @@ func (a *app) get(ctx context.Context, args []string) int {
 		}
 		return exitOK
 	}
-	if err := writeAtomic(filepath.Dir(*out), filepath.Base(*out), img); err != nil {
+	if err := dst.write(img); err != nil {
 		fmt.Fprintf(a.stderr, "wxacode get: %v\n", err)
 		return exitFailed
 	}
 	kind := http.DetectContentType(img)
 	fmt.Fprintf(a.stderr, "wrote %s (%s, %d bytes)\n", *out, kind, len(img))
-	if ext := wxacode.ImageExt(img); !strings.EqualFold(filepath.Ext(*out), ext) && !(ext == ".jpg" && strings.EqualFold(filepath.Ext(*out), ".jpeg")) {
+	if ext := wxacode.ImageExt(img); !dst.inPlace && !strings.EqualFold(filepath.Ext(*out), ext) && !(ext == ".jpg" && strings.EqualFold(filepath.Ext(*out), ".jpeg")) {
 		fmt.Fprintf(a.stderr, "note: %s holds %s; %s would be the usual name\n", *out, kind, strings.TrimSuffix(*out, filepath.Ext(*out))+ext)
 	}
 	return exitOK

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -12,10 +14,11 @@ import (
 
 // row is one scene to mint, as read from the input.
 type row struct {
-	line     int    // 1-based line (record) number in the file
+	line     int    // 1-based line number in the file
 	scene    string //
 	page     string // "" = the -page flag
 	filename string // "" = derived from the scene
+	long     bool   // the line was over maxLine: scene is its beginning
 }
 
 // input is what readRows found: the rows, and the header's columns that
@@ -25,39 +28,40 @@ type input struct {
 	ignored []string
 }
 
-// readRows reads the batch input from path ("-" for standard input). The
+// maxLine is the longest input line read: far more than any row needs (a
+// scene is at most 32 characters). A longer line becomes a row of its
+// own that fails, and is skipped as it is read, never held whole.
+const maxLine = 64 << 10
+
+// readRows reads the batch input from path ("-" for standard input), one
+// line at a time, so that memory follows the rows, not the file. The
 // format is chosen by the first line, after a UTF-8 byte order mark:
 //   - a CSV header, exactly when one of its fields, trimmed, unquoted and
 //     compared without case, is "scene". Its delimiter ("," ";" or tab) is
-//     the file's. Columns come in any order; page and filename are used,
-//     other columns ignored (so failures.csv is valid input);
+//     the file's, and each line is one record (no field of a row can hold
+//     a line break). Columns come in any order; page and filename are
+//     used, other columns ignored (so failures.csv is valid input); empty
+//     fields are allowed with every delimiter, tab included;
 //   - anything else: one scene per line; surrounding white space and blank
-//     lines are ignored (a scene has no spaces). Lines may be of any length:
-//     an over-long one fails as its own row.
+//     lines are ignored (a scene has no spaces).
 //
-// A missing or empty input, or a CSV record with the wrong number of
-// fields, is an error.
-func readRows(path string, stdin io.Reader) (input, error) {
-	name := path
-	var data []byte
-	var err error
+// A line over maxLine bytes is a row marked long, whose scene is its
+// first 64 bytes: it fails on its own. A missing or empty input, or a CSV record
+// with the wrong number of fields, is an error.
+func readRows(ctx context.Context, path string, stdin io.Reader) (input, error) {
+	name, r := path, stdin
 	if path == "-" {
 		name = "standard input"
-		data, err = io.ReadAll(stdin)
 	} else {
-		data, err = os.ReadFile(path)
+		f, err := os.Open(path)
+		if err != nil {
+			return input{}, fmt.Errorf("input: %w", err)
+		}
+		defer f.Close()
+		r = f
 	}
-	if err != nil {
-		return input{}, fmt.Errorf("input: %w", err)
-	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a BOM from spreadsheet exports
-	first, _, _ := bytes.Cut(data, []byte("\n"))
-	var in input
-	if comma, cols, ok := csvHeader(string(bytes.TrimRight(first, "\r"))); ok {
-		in, err = readCSV(data, comma, cols)
-	} else {
-		in.rows = readLines(data)
-	}
+	lines := newLineReader(ctx, r)
+	in, err := parseRows(lines)
 	if err != nil {
 		return input{}, fmt.Errorf("input %s: %w", name, err)
 	}
@@ -67,15 +71,87 @@ func readRows(path string, stdin io.Reader) (input, error) {
 	return in, nil
 }
 
+// parseRows reads every row from lines.
+func parseRows(lines *lineReader) (input, error) {
+	var in input
+	first, long, err := lines.next()
+	if errors.Is(err, io.EOF) {
+		return in, nil
+	}
+	if err != nil {
+		return in, err
+	}
+	first = bytes.TrimPrefix(first, []byte("\xef\xbb\xbf")) // a BOM from spreadsheet exports
+	comma, cols, isCSV := csvHeader(string(first))
+	if !isCSV {
+		for ; err == nil; first, long, err = lines.next() {
+			if s := strings.TrimSpace(string(first)); s != "" {
+				in.rows = append(in.rows, row{line: lines.n, scene: s, long: long})
+			}
+		}
+		return in, ignoreEOF(err)
+	}
+	index := map[string]int{}
+	for i, c := range cols {
+		switch c {
+		case "scene", "page", "filename":
+			if _, dup := index[c]; dup {
+				return in, fmt.Errorf("the header names %q twice", c)
+			}
+			index[c] = i
+		default:
+			in.ignored = append(in.ignored, c)
+		}
+	}
+	field := func(rec []string, col string) string {
+		if i, ok := index[col]; ok {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	for {
+		line, long, err := lines.next()
+		if errors.Is(err, io.EOF) {
+			return in, nil
+		}
+		if err != nil {
+			return in, err
+		}
+		if long {
+			in.rows = append(in.rows, row{line: lines.n, scene: string(line), long: true})
+			continue
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		rec, err := csvRecord(line, comma)
+		if err != nil {
+			return in, fmt.Errorf("bad CSV on line %d: %w", lines.n, err)
+		}
+		if len(rec) != len(cols) {
+			return in, fmt.Errorf("bad CSV on line %d: wrong number of fields (%d, the header has %d)", lines.n, len(rec), len(cols))
+		}
+		rw := row{line: lines.n, scene: field(rec, "scene"), page: field(rec, "page"), filename: field(rec, "filename")}
+		if rw.scene == "" && rw.page == "" && rw.filename == "" {
+			continue
+		}
+		in.rows = append(in.rows, rw)
+	}
+}
+
+func ignoreEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
 // csvHeader recognises a CSV header line: one whose fields, split by ",",
 // ";" or tab (tried in that order), include "scene". It returns the
 // delimiter and the normalised column names.
 func csvHeader(line string) (rune, []string, bool) {
 	for _, comma := range []rune{',', ';', '\t'} {
-		r := csv.NewReader(strings.NewReader(line))
-		r.Comma = comma
-		r.LazyQuotes = true
-		fields, err := r.Read()
+		fields, err := csvRecord([]byte(line), comma)
 		if err != nil {
 			continue
 		}
@@ -91,59 +167,60 @@ func csvHeader(line string) (rune, []string, bool) {
 	return 0, nil, false
 }
 
-func readCSV(data []byte, comma rune, cols []string) (input, error) {
-	var in input
-	index := map[string]int{}
-	for i, c := range cols {
-		switch c {
-		case "scene", "page", "filename":
-			if _, dup := index[c]; dup {
-				return input{}, fmt.Errorf("the header names %q twice", c)
-			}
-			index[c] = i
-		default:
-			in.ignored = append(in.ignored, c)
-		}
-	}
-	r := csv.NewReader(bytes.NewReader(data))
+// csvRecord parses one line as a CSV record. Leading spaces are trimmed
+// only where the delimiter is not itself white space: with tabs,
+// TrimLeadingSpace would eat the empty fields ("id=1\t\tfoo").
+func csvRecord(line []byte, comma rune) ([]string, error) {
+	r := csv.NewReader(bytes.NewReader(line))
 	r.Comma = comma
-	r.FieldsPerRecord = len(cols)
-	r.TrimLeadingSpace = true
-	if _, err := r.Read(); err != nil { // the header
-		return input{}, err
-	}
-	field := func(rec []string, col string) string {
-		if i, ok := index[col]; ok {
-			return strings.TrimSpace(rec[i])
-		}
-		return ""
-	}
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return in, nil
-		}
-		if err != nil {
-			return input{}, fmt.Errorf("bad CSV: %w", err)
-		}
-		line, _ := r.FieldPos(0)
-		rw := row{line: line, scene: field(rec, "scene"), page: field(rec, "page"), filename: field(rec, "filename")}
-		if rw.scene == "" && rw.page == "" && rw.filename == "" {
-			continue
-		}
-		in.rows = append(in.rows, rw)
-	}
+	r.LazyQuotes = true
+	r.TrimLeadingSpace = comma != '\t'
+	r.FieldsPerRecord = -1
+	return r.Read()
 }
 
-// readLines reads one scene per line, whatever the length of a line.
-func readLines(data []byte) []row {
-	var rows []row
-	for n := 1; len(data) > 0; n++ {
-		var line []byte
-		line, data, _ = bytes.Cut(data, []byte("\n"))
-		if s := strings.TrimSpace(string(line)); s != "" {
-			rows = append(rows, row{line: n, scene: s})
+// lineReader reads lines of at most maxLine bytes; of a longer line it
+// keeps the first bytes and skips the rest as it reads. It stops with
+// ctx's error when ctx ends (an endless input, such as /dev/zero, is then
+// given up on).
+type lineReader struct {
+	ctx context.Context
+	r   *bufio.Reader
+	n   int // number of the line last returned
+}
+
+func newLineReader(ctx context.Context, r io.Reader) *lineReader {
+	return &lineReader{ctx: ctx, r: bufio.NewReaderSize(r, maxLine)}
+}
+
+// next returns the next line without its end (\n or \r\n) and whether it
+// was cut; io.EOF after the last line. The slice is valid until the next
+// call.
+func (l *lineReader) next() (line []byte, long bool, err error) {
+	if err := l.ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	line, err = l.r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		// Keep the beginning (the buffer is reused by the reads below).
+		long, line = true, bytes.Clone(line[:64])
+		for errors.Is(err, bufio.ErrBufferFull) {
+			if cerr := l.ctx.Err(); cerr != nil {
+				return nil, false, cerr
+			}
+			_, err = l.r.ReadSlice('\n') // skip the rest, a buffer at a time
 		}
 	}
-	return rows
+	if errors.Is(err, io.EOF) && len(line) > 0 {
+		err = nil // a last line without a newline
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	l.n++
+	if !long {
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
+	}
+	return line, long, nil
 }

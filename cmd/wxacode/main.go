@@ -9,10 +9,12 @@
 //
 //	go run ./cmd/wxacode get -fake -scene 'id=42' -o code.jpg
 //
-// Exit codes: 0 success; 1 a code could not be minted, or the quota ran out;
-// 2 bad flags, input or output directory (checked before any call), or an
-// output directory another batch holds; 130 interrupted (run the same batch
-// again to finish). The manual is README.md beside this file, and -h.
+// Exit codes: 0 success; 1 a code could not be minted, the quota ran out,
+// or a batch stopped (credentials refused, output directory unwritable); 2
+// bad flags, input or output directory (checked before any call), or an
+// output directory another batch holds; 130 interrupted by Ctrl-C, 143 by
+// SIGTERM, 129 by SIGHUP (run the same batch again to finish). The manual
+// is README.md beside this file, and -h.
 package main
 
 import (
@@ -21,12 +23,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
-// Exit codes.
+// Exit codes. A run ended by a signal exits 128 + the signal's number:
+// 130 for SIGINT (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP.
 const (
 	exitOK          = 0
 	exitFailed      = 1
@@ -34,8 +39,26 @@ const (
 	exitInterrupted = 130
 )
 
+// exitCodesHelp ends every command's -h.
+const exitCodesHelp = `Exit codes: 0 done; 1 a code could not be minted, the quota ran out, or a
+batch stopped (credentials refused, output directory unwritable); 2 bad
+flags, input or output directory, checked before any call; 130 interrupted
+by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (a batch then finishes when run
+again).
+`
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	var got atomic.Value // the signal that ended the run
+	go func() {
+		s := <-sigs
+		got.Store(s)
+		// A second signal ends the process at once.
+		signal.Reset(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+		cancel()
+	}()
 	a := &app{
 		stdin:    os.Stdin,
 		stdout:   os.Stdout,
@@ -44,7 +67,10 @@ func main() {
 		terminal: isTerminal(os.Stderr),
 	}
 	code := a.run(ctx, os.Args[1:])
-	stop()
+	if s, ok := got.Load().(syscall.Signal); ok && code == exitInterrupted {
+		code = 128 + int(s)
+	}
+	cancel()
 	os.Exit(code)
 }
 
@@ -78,7 +104,8 @@ Code flags (both commands):
   -color RRGGBB       line colour, e.g. 07C160 (default black)
   -auto-color         let WeChat pick the line colour
   -transparent        transparent background (the service then answers PNG)
-  -fake               run against an embedded fake of the WeChat API (no credentials)
+  -fake               run against an embedded fake of the WeChat API (no credentials;
+                      its quota is the service's 5000 calls a minute)
   -base-url URL       API base URL, for proxies and test servers
   -timeout D          limit for each HTTP exchange with the API (default 30s);
                       time queued for the rate limit or between retries is not counted
@@ -92,8 +119,10 @@ Examples:
   WECHAT_APPID=wx… WECHAT_SECRET=… wxacode get -scene 'id=42' -page pages/item/index -o -  > code.jpg
   wxacode batch -in scenes.txt -out codes/ -page pages/item/index -rate 4500/min
 
-Run "wxacode get -h" or "wxacode batch -h" for details.
-`
+Run "wxacode help get" or "wxacode help batch" for details, "wxacode -version"
+for the version.
+
+` + exitCodesHelp
 
 // run dispatches to a command and returns the exit code.
 func (a *app) run(ctx context.Context, args []string) int {
@@ -106,11 +135,28 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return a.get(ctx, args[1:])
 	case "batch":
 		return a.batch(ctx, args[1:])
-	case "-h", "-help", "--help", "help":
+	case "help":
+		if len(args) > 1 && (args[1] == "get" || args[1] == "batch") {
+			return a.run(ctx, []string{args[1], "-h"}) // "wxacode help batch" is "wxacode batch -h"
+		}
+		fallthrough
+	case "-h", "-help", "--help":
 		fmt.Fprint(a.stdout, usage)
 		return exitOK
+	case "-version", "--version", "version":
+		fmt.Fprintln(a.stdout, "wxacode", version())
+		return exitOK
 	}
-	return a.usageError("wxacode", fmt.Errorf("unknown command %q (want get or batch)", args[0]))
+	return a.usageError("wxacode", fmt.Errorf("unknown command %q (want get, batch or help)", args[0]))
+}
+
+// version is the module version the command was built from, "(devel)"
+// when built from a checkout.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }
 
 // usageError prints one line about bad input and returns exitUsage.

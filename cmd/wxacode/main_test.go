@@ -10,6 +10,7 @@ import (
 	_ "image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -153,6 +154,25 @@ func TestHelp(t *testing.T) {
 		if res.code != exitOK || !strings.Contains(res.stdout, "Usage") || !strings.Contains(res.stdout, "wxacode get -fake -scene") && args[0] != "batch" {
 			t.Errorf("%v: exit %d, stdout %q", args, res.code, res.stdout)
 		}
+		// Every exit code, the signals' too, and what -fake's quota is.
+		for _, want := range []string{"Exit codes", "0 ", "1 ", "2 ", "130", "143", "129", "5000 calls a minute"} {
+			if !strings.Contains(res.stdout, want) {
+				t.Errorf("%v: help lacks %q", args, want)
+			}
+		}
+	}
+	// "wxacode help batch" is "wxacode batch -h".
+	for _, cmd := range []string{"get", "batch"} {
+		help := runBinary(t, nil, "", "help", cmd)
+		direct := runBinary(t, nil, "", cmd, "-h")
+		if help.code != exitOK || help.stdout != direct.stdout || help.stdout == "" {
+			t.Errorf("help %s: exit %d, and its text differs from %s -h", cmd, help.code, cmd)
+		}
+	}
+	// The version: the module's, or (devel) from a checkout without one.
+	v := runBinary(t, nil, "", "-version")
+	if !regexp.MustCompile(`^wxacode (\(devel\)|v\S+)\n$`).MatchString(v.stdout) || v.code != exitOK {
+		t.Errorf("-version: exit %d, stdout %q", v.code, v.stdout)
 	}
 }
 
@@ -184,9 +204,12 @@ func TestUsageErrors(t *testing.T) {
 		{"stray argument", nil, []string{"get", "-fake", "-scene", "a", "-o", "x", "extra"}, "unexpected argument"},
 		{"bad colour", nil, []string{"get", "-fake", "-scene", "a", "-o", "x", "-color", "red"}, "RRGGBB"},
 		{"colour and auto colour", nil, []string{"get", "-fake", "-scene", "a", "-o", "x", "-color", "000000", "-auto-color"}, "exclude"},
-		{"width", nil, []string{"get", "-fake", "-scene", "a", "-o", "x", "-width", "100"}, "invalid width"},
-		{"env", nil, []string{"get", "-fake", "-scene", "a", "-o", "x", "-env", "beta"}, "invalid env_version"},
-		{"invalid scene", nil, []string{"get", "-fake", "-scene", "a b", "-o", "x"}, "invalid scene"},
+		{"width", nil, []string{"get", "-fake", "-scene", "a", "-o", "x", "-width", "100"}, "-width 100 must be from 280 to 1280"},
+		{"env", nil, []string{"get", "-fake", "-scene", "a", "-o", "x", "-env", "beta"}, `-env "beta" must be release, trial or develop`},
+		{"batch env", nil, []string{"batch", "-fake", "-in", "x", "-out", "y", "-env", "prod"}, `-env "prod"`},
+		{"batch width", nil, []string{"batch", "-fake", "-in", "x", "-out", "y", "-width", "100"}, "-width 100"},
+		{"page", nil, []string{"get", "-fake", "-scene", "a", "-o", "x", "-page", "/pages/a"}, `-page "/pages/a" must not start`},
+		{"invalid scene", nil, []string{"get", "-fake", "-scene", "a b", "-o", "x"}, `-scene "a b" character`},
 		{"fake and base url", nil, []string{"get", "-fake", "-base-url", "http://x", "-scene", "a", "-o", "x"}, "exclude"},
 		{"no credentials", map[string]string{"WECHAT_APPID": "wx1"}, []string{"get", "-scene", "a", "-o", "x"}, "WECHAT_SECRET"},
 		{"get into a missing directory", nil, []string{"get", "-fake", "-scene", "a", "-o", filepath.Join(dir, "no", "such", "x.jpg")}, "not writable"},
@@ -357,7 +380,8 @@ func listImages(t *testing.T, dir string) []string {
 	return names
 }
 
-// readFailures returns scene -> [errcode, errmsg without the rid].
+// readFailures returns scene -> [errcode, errmsg without the rid] from a
+// failures.csv, checking its header.
 func readFailures(t *testing.T, path string) map[string][2]string {
 	t.Helper()
 	f, err := os.Open(path)
@@ -369,13 +393,13 @@ func readFailures(t *testing.T, path string) map[string][2]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) == 0 || strings.Join(recs[0], ",") != "scene,errcode,errmsg" {
+	if len(recs) == 0 || strings.Join(recs[0], ",") != "scene,page,filename,errcode,errmsg" {
 		t.Fatalf("header = %v", recs)
 	}
 	out := map[string][2]string{}
 	for _, r := range recs[1:] {
-		msg, _, _ := strings.Cut(r[2], " rid: ")
-		out[r[0]] = [2]string{r[1], msg}
+		msg, _, _ := strings.Cut(r[4], " rid: ")
+		out[r[0]] = [2]string{r[3], msg}
 	}
 	return out
 }
@@ -486,7 +510,7 @@ func TestReadRows(t *testing.T) {
 			if err := os.WriteFile(p, []byte(tc.content), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			in, err := readRows(p, nil)
+			in, err := readRows(context.Background(), p, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -47,9 +47,14 @@ func (r *batchRun) showProgress(start time.Time) (stop func()) {
 	}
 }
 
-// progressLine is "N/TOTAL done, R/s, E errors, ETA D".
+// progressLine is "N/TOTAL done, R/s, E errors, ETA D", or, while the
+// workers pause for quota, "N/TOTAL done, E errors, paused for quota
+// (45009): resuming in 8s".
 func (r *batchRun) progressLine(start time.Time) string {
 	failed, settled := r.counts()
+	if code, left, ok := r.gate.paused(); ok {
+		return fmt.Sprintf("%d/%d done, %d errors, paused for quota (%d): resuming in %s", settled, r.total, failed, code, left.Round(time.Second))
+	}
 	elapsed := time.Since(start)
 	rate := float64(settled) / max(elapsed.Seconds(), 1e-9)
 	eta := "-"

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/go-wxacode/wxacode/internal/wait"
+)
+
+// quotaGate pauses every worker after a quota error: the first pause is
+// first, each further one (after the previous ended) twice as long, up to
+// maxQuotaPause; a success resets it. Quota errors for giveUp with no
+// success in between exhaust it.
+type quotaGate struct {
+	first, giveUp time.Duration
+
+	mu        sync.Mutex
+	until     time.Time // workers wait until here
+	code      int       // the errcode of the pause under way
+	pause     time.Duration
+	since     time.Time // first quota error since the last success
+	exhausted bool
+}
+
+// wait returns once any pause is over, or false if ctx ended.
+func (g *quotaGate) wait(ctx context.Context) bool {
+	g.mu.Lock()
+	d := time.Until(g.until)
+	g.mu.Unlock()
+	return wait.For(ctx, d) == nil
+}
+
+// trip records a quota error (errcode code) and starts a pause, unless one
+// is running. It returns the pause's length, whether this call started it,
+// and whether the quota is now taken to be exhausted.
+func (g *quotaGate) trip(code int) (d time.Duration, started, exhausted bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	if g.since.IsZero() {
+		g.since = now
+	}
+	if now.Sub(g.since) >= g.giveUp {
+		g.exhausted = true
+	}
+	if now.Before(g.until) {
+		return g.until.Sub(now), false, g.exhausted // the workers that hit the quota together share one pause
+	}
+	if g.pause == 0 {
+		g.pause = g.first
+	} else {
+		g.pause = min(2*g.pause, maxQuotaPause)
+	}
+	g.until, g.code = now.Add(g.pause), code
+	return g.pause, true, g.exhausted
+}
+
+// paused returns the errcode of the pause under way and how long it has to
+// run, or ok false when the workers are not paused.
+func (g *quotaGate) paused() (code int, left time.Duration, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	left = time.Until(g.until)
+	return g.code, left, left > 0
+}
+
+// success forgets earlier quota errors.
+func (g *quotaGate) success() {
+	g.mu.Lock()
+	g.pause, g.since = 0, time.Time{}
+	g.mu.Unlock()
+}
+
+func (g *quotaGate) isExhausted() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.exhausted
+}
