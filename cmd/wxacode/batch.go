@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/go-wxacode/wxacode"
 	"github.com/go-wxacode/wxacode/internal/atomicfile"
+	"github.com/go-wxacode/wxacode/internal/imagecheck"
 )
 
 const batchHelp = `Usage: wxacode batch -in FILE -out DIR [flags]
@@ -141,17 +144,12 @@ func (a *app) batch(ctx context.Context, args []string) int {
 		return a.usageError(cmd, err)
 	}
 	defer cleanup()
-	input, err := readRows(ctx, *in, a.stdin)
-	if ctx.Err() != nil {
-		fmt.Fprintf(a.stderr, "%s: interrupted while reading the input; nothing was sent\n", cmd)
-		return exitInterrupted
-	}
+	// The input before the directory: a wrong -in makes nothing.
+	inFile, inName, err := openInput(*in, a.stdin)
 	if err != nil {
 		return a.usageError(cmd, err)
 	}
-	if len(input.ignored) > 0 {
-		fmt.Fprintf(a.stderr, "%s: ignoring the input's unknown columns: %s\n", cmd, strings.Join(input.ignored, ", "))
-	}
+	defer inFile.Close()
 	if err := checkWritable(*out, true); err != nil {
 		return a.usageError(cmd, err)
 	}
@@ -163,9 +161,6 @@ func (a *app) batch(ctx context.Context, args []string) int {
 	// Holding the lock, no temporary file of ours can be a live run's.
 	atomicfile.RemoveTemps(*out, 0)
 	man, err := loadManifest(*out)
-	if err == nil {
-		err = man.compact()
-	}
 	if err != nil {
 		return a.usageError(cmd, err)
 	}
@@ -173,18 +168,33 @@ func (a *app) batch(ctx context.Context, args []string) int {
 	if a.caseInsensitive != nil {
 		probe = a.caseInsensitive
 	}
-	plan := planBatch(input.rows, &f, *out, *force, probe(*out), man)
-	input.rows = nil // the plan holds what is needed
+	// The input is planned as it is read, so that memory follows the plan
+	// (a few hundred bytes a row), never the file; nothing is sent before
+	// all of it is read.
+	pl := newPlanner(&f, *out, *force, probe(*out), man)
+	ignored, err := readOpenRows(ctx, inFile, inName, pl.add)
+	if ctx.Err() != nil {
+		fmt.Fprintf(a.stderr, "%s: interrupted while reading the input; nothing was sent\n", cmd)
+		return exitInterrupted
+	}
+	if err != nil {
+		return a.usageError(cmd, err)
+	}
+	if len(ignored) > 0 {
+		fmt.Fprintf(a.stderr, "%s: ignoring the input's unknown columns: %s\n", cmd, strings.Join(ignored, ", "))
+	}
+	plan := pl.finish()
+	keepMemoryNearPlan(*concurrency)
 
 	start := time.Now()
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	r := &batchRun{app: a, client: client, flags: &f, dir: *out, man: man, total: len(plan.jobs), stop: stopRun, halted: make(chan struct{})}
+	r := &batchRun{app: a, client: client, flags: &f, dir: *out, man: man, plan: &plan, total: len(plan.jobs), stop: stopRun, halted: make(chan struct{})}
 	r.gate = quotaGate{first: orDefault(a.quotaBackoff, firstQuotaPause), giveUp: orDefault(a.quotaGiveUp, quotaGiveUp)}
 	r.fails = plan.fails
 	r.failed = len(plan.fails)
 	stopProgress := r.showProgress(start)
-	r.run(runCtx, plan.jobs, *concurrency)
+	r.run(runCtx, *concurrency)
 	stopProgress()
 	if err := man.close(); err != nil {
 		r.halt(dirError(*out, err))
@@ -232,6 +242,23 @@ func (a *app) batch(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// keepMemoryNearPlan gives the planner's garbage back, then sets a soft
+// memory limit a headroom above what the plan holds, unless GOMEMLIMIT
+// says otherwise. Every image minted becomes garbage once written: with
+// the default GC it would pile up to twice the plan (a 100,000-row batch
+// then peaked near 70 MB); with the limit, the collector takes it back
+// promptly and memory follows the plan plus the calls in flight.
+func keepMemoryNearPlan(concurrency int) {
+	debug.FreeOSMemory()
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	inUse := int64(ms.Sys - ms.HeapReleased)
+	debug.SetMemoryLimit(inUse + 16<<20 + int64(concurrency)*128<<10)
 }
 
 // dirError says that dir stopped taking files, and what to do.
@@ -310,6 +337,7 @@ type batchRun struct {
 	flags  *codeFlags
 	dir    string
 	man    *manifest
+	plan   *batchPlan
 	total  int
 	gate   quotaGate
 	stop   func() // ends the run (quota exhausted)
@@ -347,10 +375,11 @@ func (r *batchRun) isHalted() bool {
 	}
 }
 
-// run feeds the jobs to concurrency workers until done, halted, or ctx
-// ends.
-func (r *batchRun) run(ctx context.Context, jobs []*job, concurrency int) {
-	ch := make(chan *job)
+// run feeds the plan's jobs to concurrency workers until done, halted, or
+// ctx ends.
+func (r *batchRun) run(ctx context.Context, concurrency int) {
+	jobs := r.plan.jobs
+	ch := make(chan int32)
 	var wg sync.WaitGroup
 	for range min(concurrency, max(len(jobs), 1)) {
 		wg.Go(func() {
@@ -360,9 +389,9 @@ func (r *batchRun) run(ctx context.Context, jobs []*job, concurrency int) {
 		})
 	}
 feed:
-	for _, j := range jobs {
+	for i := range jobs {
 		select {
-		case ch <- j:
+		case ch <- int32(i):
 		case <-ctx.Done():
 			break feed
 		case <-r.halted:
@@ -375,9 +404,9 @@ feed:
 
 // do makes one job's code, by copying a file that holds it or by minting
 // it, and writes it under each of the job's names.
-func (r *batchRun) do(ctx context.Context, j *job) {
-	if j.copyFrom != "" {
-		if img, err := os.ReadFile(filepath.Join(r.dir, j.copyFrom)); err == nil && completeFile(filepath.Join(r.dir, j.copyFrom)) {
+func (r *batchRun) do(ctx context.Context, j int32) {
+	if from, ok := r.plan.copyFrom[j]; ok {
+		if img, err := os.ReadFile(filepath.Join(r.dir, from)); err == nil && imagecheck.Check(img) == "" {
 			r.save(j, img, false)
 			return
 		}
@@ -388,8 +417,9 @@ func (r *batchRun) do(ctx context.Context, j *job) {
 // mint makes one code and saves it, pausing and trying again on quota
 // errors. An interrupted job, one left when the quota ran out, or one
 // stopped by a halt is neither minted nor failed: a rerun does it.
-func (r *batchRun) mint(ctx context.Context, j *job) {
-	req := r.flags.request(j.rows[0].scene, j.rows[0].page)
+func (r *batchRun) mint(ctx context.Context, j int32) {
+	first := r.plan.jobs[j].first
+	req := r.flags.request(first.scene, first.page)
 	for {
 		if r.isHalted() || !r.gate.wait(ctx) {
 			return
@@ -436,14 +466,18 @@ func (r *batchRun) mint(ctx context.Context, j *job) {
 
 // save writes img under each of j's names and records them; a write error
 // halts the run.
-func (r *batchRun) save(j *job, img []byte, minted bool) {
+func (r *batchRun) save(j int32, img []byte, minted bool) {
 	ext := wxacode.ImageExt(img)
 	written := 0
-	for _, base := range j.bases {
+	var werr error
+	key := r.plan.jobs[j].key
+	r.plan.rowsOf(j, func(rw row) {
+		if werr != nil {
+			return
+		}
+		base := rw.base()
 		name := base + ext
-		if err := writeAtomic(r.dir, name, img); err != nil {
-			r.halt(dirError(r.dir, err))
-			r.settle(j, written, minted, nil)
+		if werr = writeAtomic(r.dir, name, img); werr != nil {
 			return
 		}
 		// An image of the other type under the same name is of an older
@@ -453,31 +487,30 @@ func (r *batchRun) save(j *job, img []byte, minted bool) {
 				_ = os.Remove(filepath.Join(r.dir, base+other))
 			}
 		}
-		if err := r.man.record(name, j.key); err != nil {
-			r.halt(dirError(r.dir, err))
-			r.settle(j, written+1, minted, nil)
-			return
-		}
 		written++
+		werr = r.man.record(name, key)
+	})
+	if werr != nil {
+		r.halt(dirError(r.dir, werr))
 	}
 	r.settle(j, written, minted, nil)
 }
 
 // settle records the outcome of one job: written images, or a failure of
 // each of its rows.
-func (r *batchRun) settle(j *job, written int, minted bool, f *failure) {
+func (r *batchRun) settle(j int32, written int, minted bool, f *failure) {
 	r.mu.Lock()
 	r.written += written
 	if minted {
 		r.calls++
 	}
 	if f != nil {
-		for _, rw := range j.rows {
+		r.plan.rowsOf(j, func(rw row) {
 			fl := *f
 			fl.row = rw
 			r.fails = append(r.fails, fl)
 			r.failed++
-		}
+		})
 	}
 	r.settled++
 	n := r.settled

@@ -14,18 +14,11 @@ import (
 
 // row is one scene to mint, as read from the input.
 type row struct {
-	line     int    // 1-based line number in the file
+	line     int32  // 1-based line number in the file
+	long     bool   // the line was over maxLine: scene is its beginning
 	scene    string //
 	page     string // "" = the -page flag
 	filename string // "" = derived from the scene
-	long     bool   // the line was over maxLine: scene is its beginning
-}
-
-// input is what readRows found: the rows, and the header's columns that
-// it ignored.
-type input struct {
-	rows    []row
-	ignored []string
 }
 
 // maxLine is the longest input line read: far more than any row needs (a
@@ -34,8 +27,9 @@ type input struct {
 const maxLine = 64 << 10
 
 // readRows reads the batch input from path ("-" for standard input), one
-// line at a time, so that memory follows the rows, not the file. The
-// format is chosen by the first line, after a UTF-8 byte order mark:
+// line at a time, and hands each row to each in input order: memory
+// follows the plan, never the file. It returns the header's columns that
+// it ignored. The format is chosen by the first line, after a UTF-8 byte order mark:
 //   - a CSV header, exactly when one of its fields, trimmed, unquoted and
 //     compared without case, is "scene". Its delimiter ("," ";" or tab) is
 //     the file's, and each line is one record (no field of a row can hold
@@ -48,59 +42,73 @@ const maxLine = 64 << 10
 // A line over maxLine bytes is a row marked long, whose scene is its
 // first 64 bytes: it fails on its own. A missing or empty input, or a CSV record
 // with the wrong number of fields, is an error.
-func readRows(ctx context.Context, path string, stdin io.Reader) (input, error) {
-	name, r := path, stdin
-	if path == "-" {
-		name = "standard input"
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return input{}, fmt.Errorf("input: %w", err)
-		}
-		defer f.Close()
-		r = f
-	}
-	lines := newLineReader(ctx, r)
-	in, err := parseRows(lines)
+func readRows(ctx context.Context, path string, stdin io.Reader, each func(row)) ([]string, error) {
+	r, name, err := openInput(path, stdin)
 	if err != nil {
-		return input{}, fmt.Errorf("input %s: %w", name, err)
+		return nil, err
 	}
-	if len(in.rows) == 0 {
-		return input{}, fmt.Errorf("input %s has no scenes", name)
-	}
-	return in, nil
+	defer r.Close()
+	return readOpenRows(ctx, r, name, each)
 }
 
-// parseRows reads every row from lines.
-func parseRows(lines *lineReader) (input, error) {
-	var in input
+// openInput opens the input: the file at path, or stdin for "-". name is
+// what errors call it.
+func openInput(path string, stdin io.Reader) (r io.ReadCloser, name string, err error) {
+	if path == "-" {
+		return io.NopCloser(stdin), "standard input", nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, path, fmt.Errorf("input: %w", err)
+	}
+	return f, path, nil
+}
+
+// readOpenRows is readRows on an input already open.
+func readOpenRows(ctx context.Context, r io.Reader, name string, each func(row)) ([]string, error) {
+	lines := newLineReader(ctx, r)
+	n := 0
+	ignored, err := parseRows(lines, func(rw row) { n++; each(rw) })
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", name, err)
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("input %s has no scenes", name)
+	}
+	return ignored, nil
+}
+
+// parseRows reads every row from lines, handing each to each, and returns
+// the CSV columns it ignored.
+func parseRows(lines *lineReader, each func(row)) ([]string, error) {
+	var ignored []string
 	first, long, err := lines.next()
 	if errors.Is(err, io.EOF) {
-		return in, nil
+		return nil, nil
 	}
 	if err != nil {
-		return in, err
+		return nil, err
 	}
 	first = bytes.TrimPrefix(first, []byte("\xef\xbb\xbf")) // a BOM from spreadsheet exports
 	comma, cols, isCSV := csvHeader(string(first))
 	if !isCSV {
 		for ; err == nil; first, long, err = lines.next() {
 			if s := strings.TrimSpace(string(first)); s != "" {
-				in.rows = append(in.rows, row{line: lines.n, scene: s, long: long})
+				each(row{line: lines.n, scene: s, long: long})
 			}
 		}
-		return in, ignoreEOF(err)
+		return nil, ignoreEOF(err)
 	}
 	index := map[string]int{}
 	for i, c := range cols {
 		switch c {
 		case "scene", "page", "filename":
 			if _, dup := index[c]; dup {
-				return in, fmt.Errorf("the header names %q twice", c)
+				return nil, fmt.Errorf("the header names %q twice", c)
 			}
 			index[c] = i
 		default:
-			in.ignored = append(in.ignored, c)
+			ignored = append(ignored, c)
 		}
 	}
 	field := func(rec []string, col string) string {
@@ -112,13 +120,13 @@ func parseRows(lines *lineReader) (input, error) {
 	for {
 		line, long, err := lines.next()
 		if errors.Is(err, io.EOF) {
-			return in, nil
+			return ignored, nil
 		}
 		if err != nil {
-			return in, err
+			return nil, err
 		}
 		if long {
-			in.rows = append(in.rows, row{line: lines.n, scene: string(line), long: true})
+			each(row{line: lines.n, scene: string(line), long: true})
 			continue
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
@@ -126,16 +134,16 @@ func parseRows(lines *lineReader) (input, error) {
 		}
 		rec, err := csvRecord(line, comma)
 		if err != nil {
-			return in, fmt.Errorf("bad CSV on line %d: %w", lines.n, err)
+			return nil, fmt.Errorf("bad CSV on line %d: %w", lines.n, err)
 		}
 		if len(rec) != len(cols) {
-			return in, fmt.Errorf("bad CSV on line %d: wrong number of fields (%d, the header has %d)", lines.n, len(rec), len(cols))
+			return nil, fmt.Errorf("bad CSV on line %d: wrong number of fields (%d, the header has %d)", lines.n, len(rec), len(cols))
 		}
 		rw := row{line: lines.n, scene: field(rec, "scene"), page: field(rec, "page"), filename: field(rec, "filename")}
 		if rw.scene == "" && rw.page == "" && rw.filename == "" {
 			continue
 		}
-		in.rows = append(in.rows, rw)
+		each(rw)
 	}
 }
 
@@ -186,7 +194,7 @@ func csvRecord(line []byte, comma rune) ([]string, error) {
 type lineReader struct {
 	ctx context.Context
 	r   *bufio.Reader
-	n   int // number of the line last returned
+	n   int32 // number of the line last returned
 }
 
 func newLineReader(ctx context.Context, r io.Reader) *lineReader {

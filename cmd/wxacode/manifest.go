@@ -37,70 +37,94 @@ func parseKey(s string) (requestKey, bool) {
 	return k, err == nil
 }
 
-// manifest is the records of one output directory, held by one run.
+// manifest is the records of one output directory, held by one run. Its
+// names are kept as digests: 32 bytes a record whatever the name.
 type manifest struct {
-	dir   string
-	lines int // lines in the file, for compaction
+	dir string
 
 	mu   sync.Mutex
-	recs map[string]requestKey // file name -> the request it was minted for
+	recs map[digest]requestKey // digest of a file name -> the request it was minted for
 	f    *os.File              // open for appending once a record is written
 }
 
-// loadManifest reads dir's manifest; a missing one is empty.
+// loadManifest reads dir's manifest (a missing one is empty), first
+// rewriting it with one line a name when it holds many more lines than
+// names: reruns with -force or other flags would grow it without bound.
 func loadManifest(dir string) (*manifest, error) {
-	m := &manifest{dir: dir, recs: map[string]requestKey{}}
-	f, err := os.Open(filepath.Join(dir, manifestFile))
+	m := &manifest{dir: dir, recs: map[digest]requestKey{}}
+	lines, err := m.scan(func(name string, key requestKey) { m.recs[digestOf(name)] = key })
+	if err != nil {
+		return nil, err
+	}
+	if lines > 2*len(m.recs)+4096 {
+		if err := m.compact(); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// scan calls each for every well-formed line of the file, in order, and
+// returns how many lines it read. A torn or over-long last line is
+// ignored: its image is then trusted or minted again, never taken for
+// another request's.
+func (m *manifest) scan(each func(name string, key requestKey)) (int, error) {
+	f, err := os.Open(filepath.Join(m.dir, manifestFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return m, nil
+		return 0, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("output directory %s: %w", dir, err)
+		return 0, fmt.Errorf("output directory %s: %w", m.dir, err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 4096), 4096)
+	lines := 0
 	for sc.Scan() {
-		m.lines++
+		lines++
 		keyText, name, ok := strings.Cut(sc.Text(), " ")
-		key, valid := parseKey(keyText)
-		if ok && valid && name != "" {
-			m.recs[name] = key
+		if key, valid := parseKey(keyText); ok && valid && name != "" {
+			each(name, key)
 		}
 	}
-	// A torn or over-long last line is ignored: its image is then
-	// trusted or minted again, never taken for another request's.
-	_ = sc.Err()
-	return m, nil
+	return lines, nil
 }
 
-// lookup returns the request name was minted for, if recorded.
+// lookup returns the request name was minted for, if recorded before
+// this run.
 func (m *manifest) lookup(name string) (requestKey, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	k, ok := m.recs[name]
+	k, ok := m.recs[digestOf(name)]
 	return k, ok
 }
 
-// compact rewrites the file with one line per name when it holds more
-// than twice as many lines (and some thousands): reruns with -force or
-// with other flags would grow it without bound.
+// compact rewrites the file with the last line of each name, in the order
+// the names first came.
 func (m *manifest) compact() error {
-	if m.lines <= 2*len(m.recs)+4096 {
-		return nil
+	last := map[string]requestKey{}
+	var order []string
+	if _, err := m.scan(func(name string, key requestKey) {
+		if _, ok := last[name]; !ok {
+			order = append(order, name)
+		}
+		last[name] = key
+	}); err != nil {
+		return err
 	}
 	var b bytes.Buffer
-	for name, key := range m.recs {
+	for _, name := range order {
+		key := last[name]
 		fmt.Fprintf(&b, "%x %s\n", key[:], name)
 	}
 	if err := atomicfile.Write(m.dir, manifestFile, b.Bytes()); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Join(m.dir, manifestFile), err)
 	}
-	m.lines = len(m.recs)
 	return nil
 }
 
-// record notes that name now holds the code of key.
+// record notes, in the file, that name now holds the code of key (the
+// planning that reads recs is over by then).
 func (m *manifest) record(name string, key requestKey) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -115,8 +139,6 @@ func (m *manifest) record(name string, key requestKey) error {
 	if _, err := m.f.WriteString(line); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Join(m.dir, manifestFile), err)
 	}
-	m.recs[name] = key
-	m.lines++
 	return nil
 }
 
