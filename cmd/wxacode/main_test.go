@@ -169,6 +169,13 @@ func TestHelp(t *testing.T) {
 			t.Errorf("help %s: exit %d, and its text differs from %s -h", cmd, help.code, cmd)
 		}
 	}
+	// Errors about a flag name the flag, not the API's field.
+	for flag, value := range map[string]string{"-env": "prod", "-width": "100"} {
+		res := runBinary(t, nil, "", "get", "-fake", "-scene", "a=1", "-o", filepath.Join(t.TempDir(), "a.jpg"), flag, value)
+		if res.code != exitUsage || !strings.Contains(res.stderr, flag+" ") || strings.Contains(res.stderr, "env_version") || strings.Contains(res.stderr, "must be 0") {
+			t.Errorf("%s %s: exit %d, stderr %q; want 2 and a line naming %s", flag, value, res.code, res.stderr, flag)
+		}
+	}
 	// The version: the module's, or (devel) from a checkout without one.
 	v := runBinary(t, nil, "", "-version")
 	if !regexp.MustCompile(`^wxacode (\(devel\)|v\S+)\n$`).MatchString(v.stdout) || v.code != exitOK {
