@@ -26,7 +26,14 @@
 // image. The same request always gives the same bytes.
 //
 // Requests records every getwxacodeunlimit call, refused ones included,
-// with the fields it carried and the errcode answered.
+// with the fields it carried and the errcode answered; ForgetRequests
+// starts the record afresh.
+//
+// To serve at an address chosen in advance (for a service under test in
+// another process, or another language), give it a listener with
+// WithListener; WithMiddleware wraps its handler, to log or to add paths
+// of one's own. The wxacode command's "wxacode fake" is both, with control
+// endpoints over HTTP.
 //
 // Time: the fake's clock is the wall clock plus whatever Advance added, so
 // tokens expire and rate-limit windows pass without any sleeping in tests.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -90,6 +91,8 @@ type config struct {
 	cloudbaseTokens bool
 	failEvery       int
 	failEveryCode   int
+	listener        net.Listener                    // nil: a new one on a loopback port
+	middleware      func(http.Handler) http.Handler // nil: none
 }
 
 // DefaultExpiresIn is the life of issued tokens unless WithExpiresIn says
@@ -104,9 +107,17 @@ const (
 )
 
 // WithCredentials sets the AppID and AppSecret the token endpoints accept.
-// By default the AppID is wx0000000000fake01 and the secret is random.
+// By default the AppID is wx0000000000fake01 and the secret is random; an
+// empty appID or secret keeps its default.
 func WithCredentials(appID, secret string) ServerOption {
-	return func(c *config) { c.appID, c.secret = appID, secret }
+	return func(c *config) {
+		if appID != "" {
+			c.appID = appID
+		}
+		if secret != "" {
+			c.secret = secret
+		}
+	}
 }
 
 // WithPublishedPages sets the pages of the "published release": with
@@ -168,6 +179,24 @@ func WithTextPlainErrors() ServerOption {
 	return func(c *config) { c.errContentType = "text/plain" }
 }
 
+// WithListener makes the fake serve on l instead of a new loopback port, so
+// that it can be reached at an address chosen in advance (the wxacode
+// fake command serves on -addr). The Server takes l over: Close closes it.
+// URL is built from l's address, with 127.0.0.1 for an unspecified host
+// (":0" listens on every interface; the URL is the loopback one).
+func WithListener(l net.Listener) ServerOption {
+	return func(c *config) { c.listener = l }
+}
+
+// WithMiddleware wraps every request the fake serves in mw, which gets the
+// fake's own handler: to log requests, or to answer paths of its own that
+// the real API never uses (the wxacode fake command's /wxacodetest/
+// control endpoints). mw must call the handler it is given for the API's
+// paths.
+func WithMiddleware(mw func(http.Handler) http.Handler) ServerOption {
+	return func(c *config) { c.middleware = mw }
+}
+
 // NewServer starts a fake on a loopback address. Close it when done.
 func NewServer(opts ...ServerOption) *Server {
 	cfg := config{
@@ -191,7 +220,15 @@ func NewServer(opts ...ServerOption) *Server {
 	mux.HandleFunc("GET /cgi-bin/token", s.handleToken)
 	mux.HandleFunc("POST /cgi-bin/stable_token", s.handleStableToken)
 	mux.HandleFunc("POST /wxa/getwxacodeunlimit", s.handleUnlimited)
-	s.httpServer = httptest.NewUnstartedServer(s.withLatency(mux))
+	var h http.Handler = s.withLatency(mux)
+	if cfg.middleware != nil {
+		h = cfg.middleware(h)
+	}
+	s.httpServer = httptest.NewUnstartedServer(h)
+	if cfg.listener != nil {
+		_ = s.httpServer.Listener.Close()
+		s.httpServer.Listener = cfg.listener
+	}
 	s.httpServer.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			s.mu.Lock()
@@ -201,6 +238,9 @@ func NewServer(opts ...ServerOption) *Server {
 	}
 	s.httpServer.Start()
 	s.URL = s.httpServer.URL
+	if tcp, ok := s.httpServer.Listener.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		s.URL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+	}
 	return s
 }
 
@@ -231,6 +271,14 @@ func (s *Server) Requests() []Request {
 	out := make([]Request, len(s.requests))
 	copy(out, s.requests)
 	return out
+}
+
+// ForgetRequests drops the recorded getwxacodeunlimit calls: Requests then
+// holds only the calls that come after.
+func (s *Server) ForgetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
 }
 
 // TokenRequests returns how many requests reached the token endpoints

@@ -8,9 +8,11 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -585,4 +587,80 @@ func TestTheFakeTellsTheTruth(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestServeOnAChosenListener: WithListener serves the fake where it is
+// told; an unspecified host gets a loopback URL; Close closes the listener.
+func TestServeOnAChosenListener(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", ":0"} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		srv := NewServer(WithListener(l))
+		if want := "http://127.0.0.1:" + strconv.Itoa(port); srv.URL != want {
+			t.Errorf("%s: URL = %q, want %q", addr, srv.URL, want)
+		}
+		resp, err := http.Get(srv.URL + "/cgi-bin/token?grant_type=client_credential&appid=" + srv.AppID() + "&secret=" + srv.AppSecret())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 || srv.TokenRequests() != 1 {
+			t.Errorf("%s: status %d, %d token requests", addr, resp.StatusCode, srv.TokenRequests())
+		}
+		srv.Close()
+		if c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			_ = c.Close()
+			t.Errorf("%s: still accepting after Close", addr)
+		}
+	}
+}
+
+// TestMiddlewareAndForgetRequests: WithMiddleware sees every request and
+// may answer paths of its own; ForgetRequests empties Requests.
+func TestMiddlewareAndForgetRequests(t *testing.T) {
+	var seen []string
+	var mu sync.Mutex
+	srv := NewServer(WithMiddleware(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.URL.Path)
+			mu.Unlock()
+			if r.URL.Path == "/own" {
+				_, _ = w.Write([]byte("mine"))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}))
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/own")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if string(body) != "mine" {
+		t.Errorf("/own answered %q", body)
+	}
+	resp, err = http.Post(srv.URL+"/wxa/getwxacodeunlimit?access_token="+srv.Token(), "application/json", strings.NewReader(`{"scene":"a=1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	mu.Lock()
+	got := strings.Join(seen, " ")
+	mu.Unlock()
+	if got != "/own /wxa/getwxacodeunlimit" {
+		t.Errorf("the middleware saw %q", got)
+	}
+	if n := len(srv.Requests()); n != 1 {
+		t.Fatalf("%d requests recorded, want 1", n)
+	}
+	srv.ForgetRequests()
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("%d requests after ForgetRequests, want 0", n)
+	}
 }

@@ -1,6 +1,7 @@
 // Command wxacode mints WeChat mini program codes with getUnlimitedQRCode:
 // one with "wxacode get", or thousands with "wxacode batch", which is
-// resumable and stays within the API's rate limit.
+// resumable and stays within the API's rate limit. "wxacode fake" serves
+// the fake API of package wxacodetest, for test suites in any language.
 //
 // Credentials come from the environment, never from flags (flags show in
 // ps): WECHAT_APPID and WECHAT_SECRET (tokens from stable_token), or
@@ -95,6 +96,7 @@ const usage = `wxacode mints WeChat mini program codes (getUnlimitedQRCode).
 Usage:
   wxacode get   -scene S -o FILE [code flags]
   wxacode batch -in FILE -out DIR [-concurrency N] [-rate N/min] [-force] [code flags]
+  wxacode fake  [-addr 127.0.0.1:8080] [-quota N] [-v] …   the fake API as a server, for tests
 
 Code flags (both commands):
   -page P             page to open, e.g. pages/item/index (default: home page)
@@ -119,7 +121,7 @@ Examples:
   WECHAT_APPID=wx… WECHAT_SECRET=… wxacode get -scene 'id=42' -page pages/item/index -o -  > code.jpg
   wxacode batch -in scenes.txt -out codes/ -page pages/item/index -rate 4500/min
 
-Run "wxacode help get" or "wxacode help batch" for details, "wxacode -version"
+Run "wxacode help get", "wxacode help batch" or "wxacode help fake" for details, "wxacode -version"
 for the version.
 
 ` + exitCodesHelp
@@ -135,8 +137,10 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return a.get(ctx, args[1:])
 	case "batch":
 		return a.batch(ctx, args[1:])
+	case "fake":
+		return a.fake(ctx, args[1:])
 	case "help":
-		if len(args) > 1 && (args[1] == "get" || args[1] == "batch") {
+		if len(args) > 1 && (args[1] == "get" || args[1] == "batch" || args[1] == "fake") {
 			return a.run(ctx, []string{args[1], "-h"}) // "wxacode help batch" is "wxacode batch -h"
 		}
 		fallthrough
@@ -147,7 +151,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 		fmt.Fprintln(a.stdout, "wxacode", version())
 		return exitOK
 	}
-	return a.usageError("wxacode", fmt.Errorf("unknown command %q (want get, batch or help)", args[0]))
+	return a.usageError("wxacode", fmt.Errorf("unknown command %q (want get, batch, fake or help)", args[0]))
 }
 
 // version is the module version the command was built from, "(devel)"

@@ -162,7 +162,7 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	// "wxacode help batch" is "wxacode batch -h".
-	for _, cmd := range []string{"get", "batch"} {
+	for _, cmd := range []string{"get", "batch", "fake"} {
 		help := runBinary(t, nil, "", "help", cmd)
 		direct := runBinary(t, nil, "", cmd, "-h")
 		if help.code != exitOK || help.stdout != direct.stdout || help.stdout == "" {
