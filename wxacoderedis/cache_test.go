@@ -3,7 +3,6 @@ package wxacoderedis
 import (
 	"bytes"
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -92,9 +91,7 @@ func TestCacheRedisDown(t *testing.T) {
 			if got := calls.n.Load() - before; got > 1 {
 				t.Errorf("Redis asked %d times in the pause after a failure", got)
 			}
-			if got := strings.Count(logs.String(), `"level":"WARN"`); got != 1 {
-				t.Errorf("%d warnings, want 1:\n%s", got, logs)
-			}
+			wantOneWarning(t, logs)
 		})
 	}
 }

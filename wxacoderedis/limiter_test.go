@@ -35,6 +35,15 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// wantOneWarning checks that an outage was logged once at Warn, not per
+// call.
+func wantOneWarning(t *testing.T, logs *syncBuffer) {
+	t.Helper()
+	if got := strings.Count(logs.String(), `"level":"WARN"`); got != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", got, logs)
+	}
+}
+
 // timedWait runs l.Wait and returns how long it took.
 func timedWait(t *testing.T, l *Limiter) time.Duration {
 	t.Helper()
@@ -97,9 +106,7 @@ func TestLimiterRedisRefused(t *testing.T) {
 	if got := calls.n.Load(); got > 3 {
 		t.Errorf("Redis asked %d times in %v, want about once a second", got, elapsed)
 	}
-	if got := strings.Count(logs.String(), `"level":"WARN"`); got != 1 {
-		t.Errorf("%d warnings, want 1:\n%s", got, logs)
-	}
+	wantOneWarning(t, logs)
 }
 
 // TestLimiterRedisHung: a server that accepts connections and never
@@ -139,9 +146,7 @@ func TestLimiterRedisHung(t *testing.T) {
 	if n, err := rdb.Exists(context.Background(), "rate:wxacode:wxapp:quota").Result(); err != nil || n != 1 {
 		t.Errorf("the shared bucket is not in Redis after recovery: %d, %v", n, err)
 	}
-	if got := strings.Count(logs.String(), `"level":"WARN"`); got != 1 {
-		t.Errorf("%d warnings, want 1:\n%s", got, logs)
-	}
+	wantOneWarning(t, logs)
 }
 
 // TestLimiterCancel: a caller that gives up while waiting for its turn
