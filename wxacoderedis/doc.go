@@ -38,11 +38,12 @@
 //
 // # Keys
 //
-// Everything lives under keys that start with the name given (use the
+// Everything lives under keys that start with wxacode:NAME: (use the
 // AppID: a code's key does not include it):
-//   - rate:wxacode:NAME:quota, the limiter's state (redis_rate puts its
-//     own "rate:" before the key it is given), a small hash that expires
-//     on its own once the bucket is full again;
+//   - wxacode:NAME:quota, the limiter's state (redis_rate's script, run on
+//     this key as it is rather than behind redis_rate's own "rate:"
+//     prefix), a small value that expires on its own once the bucket is
+//     full again;
 //   - wxacode:NAME:code:KEY, one string per code (KEY is
 //     wxacode.Request.Key()), without expiry unless WithTTL says
 //     otherwise.

@@ -2,6 +2,7 @@ package wxacoderedis
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -32,7 +33,7 @@ type Limiter struct {
 func NewLimiter(rdb redis.UniversalClient, name string, n int, period time.Duration, opts ...Option) *Limiter {
 	o := newOptions(opts)
 	l := &Limiter{
-		rl:    redis_rate.NewLimiter(rdb),
+		rl:    redis_rate.NewLimiter(ownKeys{rdb}),
 		key:   "wxacode:" + name + ":quota",
 		local: wxacode.NewRateLimiter(n, period),
 		guard: newGuard("limiter", o),
@@ -41,6 +42,42 @@ func NewLimiter(rdb redis.UniversalClient, name string, n int, period time.Durat
 		l.limit = redis_rate.Limit{Rate: n, Period: period, Burst: max(1, (n+59)/60)}
 	}
 	return l
+}
+
+// ownKeys runs redis_rate's script on the key it was given as it is:
+// redis_rate puts "rate:" before every key, and this package's keys all
+// start with "wxacode:" (see the package doc). It changes nothing else.
+type ownKeys struct{ redis.UniversalClient }
+
+// rateKeyPrefix is what redis_rate puts before a key.
+const rateKeyPrefix = "rate:"
+
+func unprefix(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = strings.TrimPrefix(k, rateKeyPrefix)
+	}
+	return out
+}
+
+func (o ownKeys) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return o.UniversalClient.Eval(ctx, script, unprefix(keys), args...)
+}
+
+func (o ownKeys) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return o.UniversalClient.EvalSha(ctx, sha1, unprefix(keys), args...)
+}
+
+func (o ownKeys) EvalRO(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return o.UniversalClient.EvalRO(ctx, script, unprefix(keys), args...)
+}
+
+func (o ownKeys) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
+	return o.UniversalClient.EvalShaRO(ctx, sha1, unprefix(keys), args...)
+}
+
+func (o ownKeys) Del(ctx context.Context, keys ...string) *redis.IntCmd {
+	return o.UniversalClient.Del(ctx, unprefix(keys)...)
 }
 
 // maxPoll bounds one wait between two asks: another process may give a
