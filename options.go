@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -128,12 +129,35 @@ func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastRe
 // postJSON POSTs body as JSON to url with the configured HTTP client. The
 // caller closes the response body.
 func (o *options) postJSON(ctx context.Context, url string, body []byte) (*http.Response, error) {
+	// A context of the request's own, so that a refused body can be given
+	// up on (discard) without closing it under a read in progress.
+	ctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	return o.httpClient.Do(req)
+	resp, err := o.httpClient.Do(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &requestBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// requestBody is a response body that ends its request's context when
+// closed, or when a read of it is given up on.
+type requestBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *requestBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // log records a message when a logger is set.

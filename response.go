@@ -98,20 +98,15 @@ func tooLarge(resp *http.Response, n, limit int64) error {
 // discard closes a refused body, first reading what is left of it (up to
 // maxDrain, for at most drainWait) so that a short rest that has already
 // arrived gives the connection back to the pool. It never waits longer on
-// a peer that stopped talking: closing the body ends the read and drops
-// the connection.
+// a peer that stopped talking: then the request's context is cancelled,
+// which ends the read (every transport honours it) and drops the
+// connection.
 func discard(body io.ReadCloser) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	if rb, ok := body.(*requestBody); ok {
+		t := time.AfterFunc(drainWait, rb.cancel)
 		_, _ = io.CopyN(io.Discard, body, maxDrain)
-	}()
-	t := time.NewTimer(drainWait)
-	select {
-	case <-done:
-	case <-t.C:
+		t.Stop()
 	}
-	t.Stop()
 	_ = body.Close()
 }
 
