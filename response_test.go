@@ -278,9 +278,8 @@ func TestRefusedBodiesNeverBlock(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			stall := make(chan struct{})
-			t.Cleanup(func() { close(stall) }) // runs before the server's Close
 			for _, token := range []bool{false, true} {
+				stall := make(chan struct{})
 				srv := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					tc.header(w.Header())
 					w.Header().Set("Content-Length", strconv.Itoa(maxImageBytes+1))
@@ -295,6 +294,9 @@ func TestRefusedBodiesNeverBlock(t *testing.T) {
 					case <-r.Context().Done():
 					}
 				}))
+				// Registered after the server's Close, so it runs first: a
+				// client that does hang does not keep Close waiting.
+				t.Cleanup(func() { close(stall) })
 				opts := []Option{WithBaseURL(srv.URL), WithHTTPClient(&http.Client{}), WithMaxAttempts(1)}
 				done := make(chan error, 1)
 				go func() {
