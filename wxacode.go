@@ -10,7 +10,10 @@
 //   - *APIError: the service answered {"errcode":…,"errmsg":…}; its Hint
 //     says how to fix the codes users meet most;
 //   - *ResponseError: the answer was neither an image nor a JSON error;
-//   - *TokenError: the TokenSource failed;
+//   - *TokenError: the TokenSource failed (not retried: a source retries
+//     its own requests);
+//   - *LimiterError: the Limiter failed with an error not the context's
+//     (nothing was sent);
 //   - otherwise a transport error (a *url.Error whose URL has its
 //     credentials redacted), or the context's error.
 //
