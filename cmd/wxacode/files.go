@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/go-wxacode/wxacode"
 	"github.com/go-wxacode/wxacode/internal/atomicfile"
 	"github.com/go-wxacode/wxacode/internal/imagecheck"
 )
@@ -85,7 +86,8 @@ type imageProbe struct{ buf []byte }
 // the image is of the right request is the manifest's to say.
 func (p *imageProbe) present(dir, base string) string {
 	for _, ext := range []string{".jpg", ".png"} {
-		if p.complete(filepath.Join(dir, base+ext)) {
+		// The type must be the name's too: a GIF called .jpg is not ours.
+		if p.complete(filepath.Join(dir, base+ext)) && wxacode.ImageExt(p.buf[:headLen]) == ext {
 			return base + ext
 		}
 	}

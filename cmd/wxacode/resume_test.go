@@ -154,3 +154,27 @@ func TestTabsWithEmptyFields(t *testing.T) {
 		t.Errorf("images %v, want foo.jpg and id%%3D2.jpg", got)
 	}
 }
+
+// TestPresentMeansItsOwnType: a complete image of another type under a
+// code's name (a GIF called .jpg, a JPEG called .png) is not a code of
+// ours: it is minted again, not trusted.
+func TestPresentMeansItsOwnType(t *testing.T) {
+	srv, env := fakeEnv(t)
+	out := filepath.Join(t.TempDir(), "codes")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	jpg := "\xff\xd8\xff\xe0 a complete JPEG \xff\xd9"
+	for name, content := range map[string]string{"a%3D1.jpg": "GIF89a not ours", "a%3D2.png": jpg} {
+		if err := os.WriteFile(filepath.Join(out, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", writeFile(t, "s.txt", "a=1\na=2\n"), "-out", out)
+	if res.code != exitOK || len(srv.Requests()) != 2 || !strings.Contains(res.stderr, "2 minted, 0 already present") {
+		t.Errorf("exit %d, %d calls, stderr %q; want both minted", res.code, len(srv.Requests()), res.stderr)
+	}
+	if c := readCode(t, filepath.Join(out, "a%3D1.jpg")); c.Scene != "a=1" {
+		t.Errorf("a%%3D1.jpg holds %+v", c)
+	}
+}
