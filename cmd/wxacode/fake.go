@@ -96,13 +96,14 @@ func (a *app) fake(ctx context.Context, args []string) int {
 	if *cloudbase {
 		opts = append(opts, wxacodetest.WithCloudbaseTokens())
 	}
-	ctl := &fakeControl{}
+	ctl := &fakeControl{ready: make(chan struct{})}
 	if *verbose {
 		ctl.log = a.stderr
 	}
 	opts = append(opts, wxacodetest.WithMiddleware(ctl.wrap))
 	srv := wxacodetest.NewServer(opts...)
 	ctl.srv = srv
+	close(ctl.ready)
 	fmt.Fprintf(a.stderr, "%s: listening on %s (appid %s, secret %s)\n", cmd, srv.URL, srv.AppID(), srv.AppSecret())
 	<-ctx.Done()
 	srv.Close()
@@ -112,9 +113,10 @@ func (a *app) fake(ctx context.Context, args []string) int {
 // fakeControl answers the /wxacodetest/ control endpoints and, with -v,
 // logs the API's requests.
 type fakeControl struct {
-	srv *wxacodetest.Server // set once the server exists, before it is announced
-	log io.Writer           // nil: no request log
-	mu  sync.Mutex          // one log line at a time
+	srv   *wxacodetest.Server // set once the server exists, then ready is closed
+	ready chan struct{}       // a control request that comes sooner waits for it
+	log   io.Writer           // nil: no request log
+	mu    sync.Mutex          // one log line at a time
 }
 
 // wrap is the fake's middleware.
@@ -139,6 +141,7 @@ func (c *fakeControl) wrap(api http.Handler) http.Handler {
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/wxacodetest/") {
+			<-c.ready
 			mux.ServeHTTP(w, r)
 			return
 		}
