@@ -23,6 +23,19 @@ type Cache interface {
 	Put(ctx context.Context, key string, img []byte) error
 }
 
+// A CacheReleaser is a Cache that, when its Get misses, may hold the key
+// for the caller while the code is minted, so that other processes wait
+// for the code instead of minting it too (wxacoderedis.Cache does, with a
+// lease in Redis). The Client calls Release, with the call's context
+// values but not its cancellation, when the mint that followed such a
+// miss ends without a Put: the call failed, or every caller left. Release
+// is best effort and reports nothing; a Cache must also free a key held by
+// a process that died (by expiry).
+type CacheReleaser interface {
+	Cache
+	Release(ctx context.Context, key string)
+}
+
 // WithCache makes a Client look a code up in c before calling the API, store
 // what it mints, and let concurrent calls for the same code share one API
 // call. Clients honour it; NewStableTokenSource ignores it.
@@ -163,6 +176,8 @@ func (c *Client) fill(ctx context.Context, key string, body []byte, f *codeFligh
 			if err := c.opts.cache.Put(ctx, key, img); err != nil {
 				c.opts.log(ctx, slog.LevelWarn, "wxacode: cache put failed", slog.String("key", key), slog.String("error", c.redact(err, "").Error()))
 			}
+		} else if r, ok := c.opts.cache.(CacheReleaser); ok {
+			r.Release(context.WithoutCancel(ctx), key)
 		}
 		f.err = err
 	}

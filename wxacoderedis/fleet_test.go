@@ -25,8 +25,9 @@ import (
 // replica describes one child's work; it travels as JSON in
 // WXACODEREDIS_REPLICA.
 type replica struct {
-	Mode      string // "quota", "code" or "token"
+	Mode      string // "quota", "code", "token" or "stress"
 	Redis     string
+	Password  string // Redis's
 	API       string // the fake's URL
 	AppID     string
 	Secret    string
@@ -40,7 +41,8 @@ type replica struct {
 	Name      string // "quota": scene prefix
 	Scene     string // "code": the code to get
 	Callers   int    // "code": concurrent callers of it
-	Out       string // "code": where to write the image
+	Out       string // "code": where to write the image; "stress": the result
+	Cache     bool   // "stress": use a Cache on the same Redis too
 	Calls     int    // "token": calls to make
 	SceneBase string // "token": scene prefix
 }
@@ -102,6 +104,7 @@ func TestReplica(t *testing.T) {
 	case "code":
 		client := wxacode.NewClient(wxacode.StaticToken(r.Token), wxacode.WithBaseURL(r.API),
 			wxacode.WithCache(NewCache(rdb, r.AppID)))
+		time.Sleep(time.Until(r.Start)) // all together, when Start is set
 		var wg sync.WaitGroup
 		imgs := make([][]byte, max(r.Callers, 1))
 		for i := range imgs {
@@ -125,6 +128,8 @@ func TestReplica(t *testing.T) {
 				t.Errorf("GetUnlimited: %v", err)
 			}
 		}
+	case "stress":
+		runStressReplica(t, r)
 	default:
 		t.Fatalf("unknown mode %q", r.Mode)
 	}

@@ -3,7 +3,6 @@ module github.com/go-wxacode/wxacode/wxacoderedis
 go 1.26.0
 
 require (
-	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/go-wxacode/wxacode v0.0.0-00010101000000-000000000000
 	github.com/redis/go-redis/v9 v9.23.0
 )

@@ -1,118 +1,516 @@
 package wxacoderedis
 
 import (
+	"cmp"
 	"context"
-	"strings"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"strconv"
+	"sync"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
-	"github.com/go-wxacode/wxacode"
-	"github.com/go-wxacode/wxacode/internal/wait"
 	"github.com/redis/go-redis/v9"
 )
+
+// fleetMemory is how long a Limiter that has not asked Redis for a turn
+// still counts as one of the fleet that shares the quota.
+const fleetMemory = 10 * time.Second
 
 // Limiter is a wxacode.Limiter shared by every process that uses the same
 // Redis and name. It is safe for concurrent use.
 type Limiter struct {
-	rl    *redis_rate.Limiter
-	key   string
-	limit redis_rate.Limit
-	local wxacode.Limiter // this process alone, while Redis is out
-	guard *guard
+	rdb      redis.UniversalClient
+	key      string
+	id       string // this Limiter in the fleet
+	n        int
+	period   time.Duration
+	interval int64 // µs a turn, rounded up
+	offset   int64 // µs: the burst
+	policy   fallback
+	guard    *guard
+	reserveS *script
+	giveS    *script
+
+	mu        sync.Mutex
+	queue     []*turn  // callers waiting for a reservation
+	reserving bool     // a reserve loop runs
+	fleet     int      // Limiters seen by the last reservation
+	schedEnd  int64    // µs on Redis's clock: the last turn of the fleet's that this Limiter heard of
+	lastTat   string   // the quota's tat after this Limiter's last turn
+	clock     clockMap // Redis's clock on this process's
+	lastRTT   time.Duration
+	share     *shareEpoch // while Redis is out, and for a grace after
+	spare     []spareTurn // turns whose callers left, by time
 }
 
 // NewLimiter returns a Limiter that every process sharing rdb and name
 // draws from: together they send at most n requests per period, plus a
 // burst of max(1, ceil(n/60)), the burst wxacode.WithRateLimit allows. Use
 // the AppID as name: the API's quota (5000 calls a minute) is per mini
-// program. While Redis does not answer, the Limiter paces this process
-// alone to n per period (see the package doc). n <= 0 or period <= 0
-// means no limit.
+// program. While Redis does not answer, the Limiter paces this process to
+// its share of n (see the package doc and WithFallback). n <= 0 or period
+// <= 0 means no limit.
 //
-// It honours WithTimeout, WithPause and WithLogger.
+// It honours WithTimeout, WithPause, WithLogger and WithFallback.
 func NewLimiter(rdb redis.UniversalClient, name string, n int, period time.Duration, opts ...Option) *Limiter {
 	o := newOptions(opts)
 	l := &Limiter{
-		rl:    redis_rate.NewLimiter(ownKeys{rdb}),
-		key:   "wxacode:" + name + ":quota",
-		local: wxacode.NewRateLimiter(n, period),
-		guard: newGuard("limiter", o),
+		rdb:      rdb,
+		key:      "wxacode:" + name + ":quota",
+		id:       newID(),
+		n:        n,
+		period:   period,
+		policy:   o.fallback,
+		guard:    newGuard("limiter", o),
+		reserveS: newScript(reserveLua),
+		giveS:    newScript(giveBackLua),
 	}
 	if n > 0 && period > 0 {
-		l.limit = redis_rate.Limit{Rate: n, Period: period, Burst: max(1, (n+59)/60)}
+		l.interval = max(1, (period.Nanoseconds()/int64(n)+999)/1000)
+		l.offset = int64(max(1, (n+59)/60)) * l.interval
 	}
 	return l
 }
 
-// ownKeys runs redis_rate's script on the key it was given as it is:
-// redis_rate puts "rate:" before every key, and this package's keys all
-// start with "wxacode:" (see the package doc). It changes nothing else.
-type ownKeys struct{ redis.UniversalClient }
-
-// rateKeyPrefix is what redis_rate puts before a key.
-const rateKeyPrefix = "rate:"
-
-func unprefix(keys []string) []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = strings.TrimPrefix(k, rateKeyPrefix)
-	}
-	return out
+// newID returns a random id for a Limiter (16 hex digits).
+func newID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
 }
 
-func (o ownKeys) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
-	return o.UniversalClient.Eval(ctx, script, unprefix(keys), args...)
-}
-
-func (o ownKeys) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
-	return o.UniversalClient.EvalSha(ctx, sha1, unprefix(keys), args...)
-}
-
-func (o ownKeys) EvalRO(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
-	return o.UniversalClient.EvalRO(ctx, script, unprefix(keys), args...)
-}
-
-func (o ownKeys) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
-	return o.UniversalClient.EvalShaRO(ctx, sha1, unprefix(keys), args...)
-}
-
-func (o ownKeys) Del(ctx context.Context, keys ...string) *redis.IntCmd {
-	return o.UniversalClient.Del(ctx, unprefix(keys)...)
-}
-
-// maxPoll bounds one wait between two asks: another process may give a
-// turn back sooner than redis_rate's RetryAfter says (it never does today,
-// but a clock jump on the server might).
-const maxPoll = time.Second
+// errRedisOut is a reservation that Redis failed: the caller falls back.
+var errRedisOut = errors.New("wxacoderedis: Redis is out")
 
 // Wait blocks until this process may send a request, or ctx ends (then
-// ctx's error). A Redis failure never reaches the caller: the local limit
-// takes over.
+// ctx's error). It asks Redis for a turn once, then sleeps until that turn
+// in this process: callers that wait never poll Redis, and callers waiting
+// together share one round trip. A caller whose ctx ends while it sleeps
+// gives its turn back when no later turn was taken since (a turn not given
+// back is lost: the fleet stays under the quota). A caller whose deadline
+// comes before any turn it could have takes none and returns at its
+// deadline.
+//
+// A Redis failure never reaches the caller: the fallback takes over (see
+// WithFallback).
 func (l *Limiter) Wait(ctx context.Context) error {
-	if l.limit.IsZero() {
+	if l.interval == 0 {
 		return ctx.Err()
 	}
+	shared := false  // a turn of the fallback was taken
+	retried := false // a turn was given up for lateness
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if l.guard.paused() {
-			return l.local.Wait(ctx)
-		}
-		res, err := call(ctx, l.guard, func(ctx context.Context) (*redis_rate.Result, error) {
-			return l.rl.Allow(ctx, l.key, l.limit)
-		})
-		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return ctxErr
+		if ep := l.epoch(); ep != nil && !shared {
+			got, err := ep.wait(ctx, l.guard)
+			if err != nil {
+				return err
 			}
-			return l.local.Wait(ctx)
+			shared = got
 		}
-		if res.Allowed > 0 {
+		if !l.guard.up() {
+			l.probe(ctx)
+			if shared {
+				return nil
+			}
+			l.fellBack()
+			continue
+		}
+		err := l.redisTurn(ctx, !retried)
+		if errors.Is(err, errLate) {
+			retried = true
+			continue
+		}
+		if errors.Is(err, errRedisOut) {
+			if shared {
+				return nil
+			}
+			continue
+		}
+		return err
+	}
+}
+
+// probe asks Redis, in the background, whether it answers again, once the
+// pause after a failure is over: callers never wait for a probe. A probe
+// takes no turn; it tells Redis this Limiter is one of the fleet.
+func (l *Limiter) probe(ctx context.Context) {
+	u, ok := l.guard.admit()
+	if !ok {
+		return // not yet, or another caller probes
+	}
+	go func() {
+		if _, err := l.ask(context.WithoutCancel(ctx), u, nil); err == nil {
+			l.mu.Lock()
+			l.recoveredLocked()
+			l.mu.Unlock()
+		}
+	}()
+}
+
+// ask runs reserveLua for want turns within horizon (µs; negative: none)
+// and reports the outcome to the guard; on an answer, it learns the
+// fleet's size and Redis's clock.
+func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, error) {
+	l.mu.Lock()
+	lead := l.lastRTT.Microseconds()
+	l.mu.Unlock()
+	args := append([]any{l.interval, l.offset, len(horizons), l.id, fleetMemory.Microseconds(), lead}, horizons...)
+	v, tm, err := l.reserveS.runTimed(ctx, l.guard, l.rdb, []string{l.key}, args...)
+	var r reservation
+	if err == nil {
+		r, err = parseReservation(v)
+	}
+	l.guard.report(ctx, u, err)
+	if err == nil {
+		l.mu.Lock()
+		l.fleet = int(r.fleet)
+		l.clock.sample(tm.sent, tm.received, r.now)
+		l.schedEnd = max(l.schedEnd, r.tat-l.offset)
+		l.lastRTT = tm.received.Sub(tm.sent)
+		l.mu.Unlock()
+	}
+	return r, err
+}
+
+// turn is one caller's place in the queue for a reservation.
+type turn struct {
+	deadline time.Time // zero: none
+	ready    chan struct{}
+	// set before ready is closed, with l.mu held:
+	out bool   // Redis failed
+	ok  bool   // a turn was reserved
+	at  int64  // when it may go, µs on Redis's clock
+	tat string // the quota's tat right after this turn
+	// guarded by l.mu:
+	gone bool // the caller left
+}
+
+// redisTurn queues for a reservation and sleeps until the turn. With late
+// set, a turn woken up for too late is given up (errLate).
+func (l *Limiter) redisTurn(ctx context.Context, late bool) error {
+	t := &turn{ready: make(chan struct{})}
+	t.deadline, _ = ctx.Deadline()
+	l.mu.Lock()
+	if sp, ok := l.takeSpareLocked(t.deadline); ok {
+		l.mu.Unlock()
+		t.ok, t.at, t.tat = true, sp.at, sp.tat
+		return l.sleepUntil(ctx, t, late)
+	}
+	l.queue = append(l.queue, t)
+	if !l.reserving {
+		l.reserving = true
+		go l.reserveLoop(context.WithoutCancel(ctx))
+	}
+	l.mu.Unlock()
+	select {
+	case <-t.ready:
+	case <-ctx.Done():
+		l.mu.Lock()
+		t.gone = true
+		assigned := isClosed(t.ready) && t.ok
+		l.mu.Unlock()
+		if assigned {
+			l.release(context.WithoutCancel(ctx), t)
+		}
+		return ctx.Err()
+	}
+	switch {
+	case t.out:
+		return errRedisOut
+	case !t.ok: // no turn before the deadline
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return l.sleepUntil(ctx, t, late)
+}
+
+// sleepUntil sleeps until t's turn by the best mapping of Redis's clock
+// known when waking (a later answer with a shorter round trip may correct
+// it). A caller that leaves first releases the turn.
+func (l *Limiter) sleepUntil(ctx context.Context, t *turn, late bool) error {
+	for {
+		d := time.Until(l.localTime(t.at))
+		if d <= 0 {
+			if late && -d > l.lateness() {
+				return errLate
+			}
 			return nil
 		}
-		if err := wait.For(ctx, min(max(res.RetryAfter, time.Millisecond), maxPoll)); err != nil {
+		if err := sleep(ctx, d); err != nil {
+			l.release(context.WithoutCancel(ctx), t)
 			return err
 		}
 	}
 }
+
+// errLate is a turn this process woke up for too late to use.
+var errLate = errors.New("wxacoderedis: woke too late for the turn")
+
+// lateness is how late a turn may be used: half a turn's interval. A
+// caller that wakes later (a pause of the collector, a busy machine) would
+// send together with the next turn, anyone's, so it gives the turn up
+// and asks for another, once per Wait: under the quota, never over.
+func (l *Limiter) lateness() time.Duration {
+	return time.Duration(l.interval) * time.Microsecond / 2
+}
+
+// localTime maps a time of Redis's clock (µs) to this process's.
+func (l *Limiter) localTime(us int64) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.clock.local(us)
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// reserveLoop reserves turns for the callers queued, all of them in one
+// script call, until nobody is queued. ctx carries the first caller's
+// values, never its end.
+func (l *Limiter) reserveLoop(ctx context.Context) {
+	for {
+		l.mu.Lock()
+		batch := l.queue[:0:0]
+		for _, t := range l.queue {
+			if !t.gone {
+				batch = append(batch, t)
+			}
+		}
+		l.queue = nil
+		if len(batch) == 0 {
+			l.reserving = false
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+		l.reserveFor(ctx, batch)
+	}
+}
+
+// horizons sorts batch by deadline, earliest first (none last), and
+// returns how far ahead (µs) each caller's turn may be: up to its deadline,
+// or -1 for none.
+func horizons(batch []*turn, now time.Time) []any {
+	slices.SortStableFunc(batch, func(a, b *turn) int {
+		switch {
+		case a.deadline.IsZero() || b.deadline.IsZero():
+			return cmp.Compare(boolInt(a.deadline.IsZero()), boolInt(b.deadline.IsZero()))
+		default:
+			return a.deadline.Compare(b.deadline)
+		}
+	})
+	hs := make([]any, len(batch))
+	for i, t := range batch {
+		hs[i] = int64(-1)
+		if !t.deadline.IsZero() {
+			hs[i] = max(0, t.deadline.Sub(now).Microseconds())
+		}
+	}
+	return hs
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// reserveFor reserves one turn for each caller of batch (those whose
+// deadline allows) in one script call.
+func (l *Limiter) reserveFor(ctx context.Context, batch []*turn) {
+	l.mu.Lock()
+	measured := l.lastRTT > 0
+	l.mu.Unlock()
+	u, ok := l.guard.admit()
+	var err error
+	if !ok {
+		err = errRedisOut // it failed since these callers queued
+	} else if !measured {
+		// The first use measures the round trip and Redis's clock, with
+		// no turn taken: turns due before their answer arrives would go
+		// late, bunched with the next (see reserveLua's lead).
+		_, err = l.ask(ctx, u, nil)
+	}
+	var r reservation
+	if err == nil {
+		r, err = l.ask(ctx, u, horizons(batch, time.Now()))
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.fellBackLocked()
+		for _, t := range append(batch, l.queue...) {
+			t.out = true
+			close(t.ready)
+		}
+		l.queue = nil
+		return
+	}
+	l.recoveredLocked()
+	trailing := 0 // turns at the end that nobody will use
+	for i, t := range batch {
+		at := r.ats[i]
+		if at == 0 {
+			close(t.ready) // no turn within its deadline
+			continue
+		}
+		t.ok, t.at, t.tat = true, at, formatTat(at+l.offset)
+		if !t.deadline.IsZero() && l.clock.local(at).After(t.deadline) {
+			t.ok = false // it would wake after its deadline
+		}
+		if t.gone || !t.ok {
+			trailing++
+			l.spare = append(l.spare, spareTurn{t.at, t.tat}) // taken back below if trailing
+		} else {
+			trailing = 0
+		}
+		l.lastTat = t.tat
+		close(t.ready)
+	}
+	if trailing > 0 {
+		l.spare = l.spare[:len(l.spare)-trailing]
+		go l.giveBack(ctx, l.lastTat, trailing)
+	}
+	slices.SortFunc(l.spare, func(a, b spareTurn) int { return cmp.Compare(a.at, b.at) })
+}
+
+// reservation is reserveLua's answer.
+type reservation struct {
+	got, fleet, tat, now int64
+	ats                  []int64 // each caller's turn, µs on Redis's clock; 0: none
+}
+
+// parseReservation reads reserveLua's answer.
+func parseReservation(v any) (reservation, error) {
+	bad := errors.New("wxacoderedis: unexpected answer of the quota script")
+	vals, _ := v.([]any)
+	if len(vals) != 5 {
+		return reservation{}, bad
+	}
+	got, ok1 := vals[0].(int64)
+	fleet, ok2 := vals[1].(int64)
+	tatS, ok3 := vals[2].(string)
+	nowS, ok4 := vals[3].(string)
+	atsV, ok5 := vals[4].([]any)
+	tat, err1 := parseTat(tatS)
+	now, err2 := parseTat(nowS)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || err1 != nil || err2 != nil {
+		return reservation{}, bad
+	}
+	r := reservation{got: got, fleet: fleet, tat: tat, now: now, ats: make([]int64, len(atsV))}
+	for i, a := range atsV {
+		s, _ := a.(string)
+		at, err := parseTat(s)
+		if err != nil {
+			return reservation{}, bad
+		}
+		r.ats[i] = at
+	}
+	return r, nil
+}
+
+// clockMap maps Redis's clock to this process's, NTP-style: Redis read
+// its clock about halfway between sending and receiving, and the sample
+// with the shortest round trip is the most exact (on a loopback or a LAN,
+// within a fraction of a millisecond). Mapping each turn to local time by
+// when its answer arrived instead would shift a batch late by however long
+// the answer took, and two replicas' turns into each other.
+//
+// A better sample may move the mapping. Later is safe (turns spread out)
+// and is taken at once; earlier would bunch the turns already mapped with
+// the next ones, so the mapping slews there at most 1% of the time that
+// passes (as NTP slews a clock): a window of turns shrinks by 1% at most.
+type clockMap struct {
+	origin  time.Time // first sample's local time; offsets are µs from it
+	offset  int64     // applied: local µs since origin = Redis µs + offset
+	target  int64     // the best sample's offset
+	rtt     time.Duration
+	sampled time.Time // when the best sample was taken
+	slewed  time.Time // when offset last moved toward target
+}
+
+// clockSampleLife is how long the best sample is kept before any newer
+// one replaces it (clocks drift, and Redis may fail over to another host).
+const clockSampleLife = 10 * time.Second
+
+// maxSlew is how much the mapping may move earlier per unit of time.
+const maxSlew = 0.002
+
+func (c *clockMap) sample(sent, received time.Time, redis int64) {
+	rtt := received.Sub(sent)
+	mid := sent.Add(rtt / 2)
+	if c.origin.IsZero() {
+		c.origin, c.slewed = mid, mid
+		c.offset, c.target, c.rtt, c.sampled = -redis, -redis, rtt, received
+		return
+	}
+	if rtt > c.rtt && received.Sub(c.sampled) <= clockSampleLife {
+		return // the best sample is better
+	}
+	c.target, c.rtt, c.sampled = mid.Sub(c.origin).Microseconds()-redis, rtt, received
+	c.slew(received)
+}
+
+// slew moves the applied offset toward the target: later at once, earlier
+// by at most maxSlew of the time since it last moved.
+func (c *clockMap) slew(now time.Time) {
+	elapsed := now.Sub(c.slewed).Microseconds()
+	c.slewed = now
+	switch {
+	case c.target >= c.offset:
+		c.offset = c.target
+	default:
+		c.offset = max(c.target, c.offset-int64(float64(elapsed)*maxSlew))
+	}
+}
+
+// local returns the local time at which Redis's clock reads us (µs).
+func (c *clockMap) local(us int64) time.Time {
+	if c.offset != c.target {
+		c.slew(time.Now())
+	}
+	return c.origin.Add(time.Duration(us+c.offset) * time.Microsecond)
+}
+
+// giveBack gives the last k turns back to the quota if no turn was taken
+// after them (best effort, bounded like any command).
+func (l *Limiter) giveBack(ctx context.Context, tat string, k int) {
+	l.mu.Lock()
+	mine := l.lastTat == tat
+	l.mu.Unlock()
+	if !mine {
+		return // a later turn of ours depends on it
+	}
+	v, err := l.giveS.run(ctx, l.guard, l.rdb, []string{l.key}, tat, k, l.interval)
+	if n, _ := v.(int64); err != nil || n != 1 {
+		return
+	}
+	t, err := parseTat(tat)
+	if err != nil {
+		return
+	}
+	l.mu.Lock()
+	if l.lastTat == tat {
+		l.lastTat = formatTat(t - int64(k)*l.interval)
+	}
+	l.mu.Unlock()
+}
+
+// formatTat and parseTat write and read the quota's tat as the script
+// does ('%.0f' of microseconds), so that giveBackLua can compare strings.
+func formatTat(us int64) string { return strconv.FormatInt(us, 10) }
+
+func parseTat(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }

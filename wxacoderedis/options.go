@@ -16,10 +16,11 @@ const (
 type Option func(*options)
 
 type options struct {
-	timeout time.Duration
-	pause   time.Duration
-	logger  *slog.Logger
-	ttl     time.Duration
+	timeout  time.Duration
+	pause    time.Duration
+	logger   *slog.Logger
+	ttl      time.Duration
+	fallback fallback
 }
 
 func newOptions(opts []Option) options {
@@ -70,4 +71,26 @@ func WithTTL(d time.Duration) Option {
 			o.ttl = d
 		}
 	}
+}
+
+// WithFallback sets what a Limiter does while Redis does not answer (or
+// refuses its commands). By default each process paces itself to its
+// share of the quota: n divided by the number of Limiters that Redis last
+// said share it (each reports itself in every reservation; one unseen for
+// 10 s drops out), so the fleet as a whole keeps to about n, at the cost
+// of the share an idle replica leaves unused. A process that never reached
+// Redis counts itself alone.
+//
+// WithFallback(n, period) paces this process to n per period instead, for
+// operators who know better (a fixed number of replicas, or a share kept
+// low on purpose). WithFallback(0, period), or any n or period of zero or
+// less, waits for Redis: a caller waits until Redis answers or its context
+// ends. That is envoy's failure_mode_deny: not one request over the quota,
+// but nothing minted while Redis is out. The default, like envoy's
+// failure_mode_allow with a local limit, keeps minting at the cost of a
+// fleet that may send a little over n while replicas come and go.
+//
+// NewLimiter honours it; NewCache ignores it.
+func WithFallback(n int, period time.Duration) Option {
+	return func(o *options) { o.fallback = fallback{set: true, n: n, period: period} }
 }

@@ -2,10 +2,12 @@ package wxacoderedis
 
 import (
 	"context"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -23,10 +25,11 @@ type redisServer struct {
 // startRedis starts a redis-server for t and stops it when t ends. Without
 // redis-server on the PATH the test is skipped, or fails when CI is set, so
 // that CI always runs against a real server.
-func startRedis(t *testing.T) *redisServer { return startRedisB(t) }
+func startRedis(t *testing.T, args ...string) *redisServer { return startRedisB(t, args...) }
 
-// startRedisB is startRedis for tests and benchmarks.
-func startRedisB(t testing.TB) *redisServer {
+// startRedisB is startRedis for tests and benchmarks; args are added to
+// redis-server's command line.
+func startRedisB(t testing.TB, args ...string) *redisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -36,7 +39,7 @@ func startRedisB(t testing.TB) *redisServer {
 		t.Skip("redis-server not found: install it (apt-get install -y redis-server) to run this test")
 	}
 	port := freePort(t)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	cmd := exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, args...)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +49,7 @@ func startRedisB(t testing.TB) *redisServer {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	rdb := redis.NewClient(&redis.Options{Addr: s.addr})
+	rdb := redis.NewClient(&redis.Options{Addr: s.addr, Password: passwordIn(args)})
 	defer rdb.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for rdb.Ping(context.Background()).Err() != nil {
@@ -97,18 +100,51 @@ func newRDB(t testing.TB, addr string) (*redis.Client, *countHook) {
 }
 
 // countHook counts the commands a client is asked to send.
-type countHook struct{ n atomic.Int64 }
+type countHook struct {
+	n      atomic.Int64
+	mu     sync.Mutex
+	byName map[string]int
+}
+
+func (h *countHook) count(cmd redis.Cmder) {
+	h.n.Add(1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.byName == nil {
+		h.byName = make(map[string]int)
+	}
+	h.byName[cmd.Name()]++
+}
+
+// names returns a copy of the counts by command name.
+func (h *countHook) names() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.byName)
+}
 
 func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
+		h.count(cmd)
 		return next(ctx, cmd)
 	}
 }
 func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(int64(len(cmds)))
+		for _, cmd := range cmds {
+			h.count(cmd)
+		}
 		return next(ctx, cmds)
 	}
+}
+
+// passwordIn returns the --requirepass of a redis-server command line.
+func passwordIn(args []string) string {
+	for i, a := range args {
+		if a == "--requirepass" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }

@@ -1,0 +1,146 @@
+package wxacoderedis
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// reserveLua reserves turns on the quota: the GCRA that redis_rate runs
+// to allow one request, in the form x/time/rate.Reserve takes in one
+// process: a turn is always taken (within the horizon) and the caller is
+// told when it may go, so waiting callers sleep and never ask again.
+// Times are microseconds on Redis's clock, so the replicas' clocks do not
+// matter.
+//
+// KEYS[1], the quota, is one hash: "tat" is the theoretical arrival time
+// (when the bucket would be full again), and "r:ID" when the Limiter ID
+// was last seen, so that the same call tells each Limiter how many share
+// the quota (what it falls back to when Redis is out is its share). One
+// key keeps the script within one slot of a Redis Cluster.
+//
+// ARGV: interval (µs a turn), burst offset (burst × interval), turns
+// wanted (k), ID, memory (µs after which an unseen Limiter drops out),
+// lead (µs: no turn sooner than now + lead; the caller's last round trip,
+// since a turn due before the answer arrives would go late, bunched with
+// the next), then k horizons (µs; negative: none), earliest first: the
+// i-th caller takes the next turn if it comes within its horizon, else it
+// gets none and the turn goes to the next caller, so that no turn is spent
+// on a caller who could not use it.
+//
+// It returns the turns taken, the number of Limiters seen, "tat" after
+// the turns (which identifies the last of them for giveBackLua), Redis's
+// clock (µs, by which each Limiter maps Redis's times to its own), and
+// for each caller the time of its turn (µs) or 0 for none.
+//
+// allow-oom: the quota must be written even when codes fill Redis under
+// noeviction; a plain script's write would be refused (Redis 7.0 or
+// later reads the flags).
+const reserveLua = `#!lua flags=allow-oom
+local key = KEYS[1]
+if redis.call('TYPE', key).ok == 'string' then redis.call('DEL', key) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval, offset = tonumber(ARGV[1]), tonumber(ARGV[2])
+local want, memory, lead = tonumber(ARGV[3]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local tat = tonumber(redis.call('HGET', key, 'tat') or 0)
+if tat < now + lead then tat = now + lead end
+local got, ats = 0, {}
+for i = 1, want do
+  local h = tonumber(ARGV[6 + i])
+  local at = tat + interval - offset
+  if h < 0 or at <= now + h then
+    tat = tat + interval
+    got = got + 1
+    ats[i] = string.format('%.0f', at)
+  else
+    ats[i] = '0'
+  end
+end
+local stamp = string.format('%.0f', tat)
+redis.call('HSET', key, 'tat', stamp, 'r:' .. ARGV[4], string.format('%.0f', now))
+local fleet = 0
+local all = redis.call('HGETALL', key)
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 2) == 'r:' then
+    if tonumber(all[i + 1]) < now - memory then
+      redis.call('HDEL', key, all[i])
+    else
+      fleet = fleet + 1
+    end
+  end
+end
+redis.call('PEXPIRE', key, math.floor(math.max(tat - now, memory) / 1000) + 1000)
+return {got, fleet, stamp, string.format('%.0f', now), ats}
+`
+
+// giveBackLua gives turns back to the quota when they are the last ones
+// taken (tat is still what their reservation left): then nobody's turn
+// depends on them. A turn that cannot be given back is lost, which keeps
+// the fleet under the quota, never over it.
+//
+// KEYS[1], the quota; ARGV: tat after the turns, turns, interval (µs).
+const giveBackLua = `#!lua flags=allow-oom
+local tat = redis.call('HGET', KEYS[1], 'tat')
+if tat ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tonumber(tat) - tonumber(ARGV[2]) * tonumber(ARGV[3])))
+return 1
+`
+
+// script is a Lua script run by its digest. It is loaded (SCRIPT LOAD) as a
+// command of its own before its first run and again after a NOSCRIPT (a
+// restarted Redis), so that no caller's command pays for EVALSHA, NOSCRIPT
+// and EVAL one after the other.
+type script struct {
+	src    string
+	sha    string
+	loaded atomic.Bool
+}
+
+func newScript(src string) *script {
+	sum := sha1.Sum([]byte(src))
+	return &script{src: src, sha: hex.EncodeToString(sum[:])}
+}
+
+// timing is when the command that ran a script was sent and its answer
+// received.
+type timing struct{ sent, received time.Time }
+
+// run runs the script, each command bounded by g (see command).
+func (s *script) run(ctx context.Context, g *guard, rdb redis.UniversalClient, keys []string, args ...any) (any, error) {
+	v, _, err := s.runTimed(ctx, g, rdb, keys, args...)
+	return v, err
+}
+
+// runTimed is run, and says when the script's own command went and came
+// back (not the loading or connection set-up before it).
+func (s *script) runTimed(ctx context.Context, g *guard, rdb redis.UniversalClient, keys []string, args ...any) (any, timing, error) {
+	for try := 0; ; try++ {
+		if !s.loaded.Load() {
+			if _, err := command(ctx, g, rdb, func(ctx context.Context) (string, error) {
+				return rdb.ScriptLoad(ctx, s.src).Result()
+			}); err != nil {
+				return nil, timing{}, err
+			}
+			s.loaded.Store(true)
+		}
+		type timed struct {
+			v any
+			timing
+		}
+		res, err := command(ctx, g, rdb, func(ctx context.Context) (timed, error) {
+			sent := time.Now()
+			v, err := rdb.EvalSha(ctx, s.sha, keys, args...).Result()
+			return timed{v, timing{sent, time.Now()}}, err
+		})
+		if isNoScript(err) && try == 0 {
+			s.loaded.Store(false)
+			continue
+		}
+		return res.v, res.timing, err
+	}
+}
