@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -512,5 +513,70 @@ func TestOnlyCompleteImagesAreStored(t *testing.T) {
 	}
 	if got := spy.puts.Load(); got != 0 {
 		t.Errorf("%d puts, want none", got)
+	}
+}
+
+// releasingCache is a MemoryCache that records Release calls, as a Cache
+// holding a key for the caller whose Get missed would.
+type releasingCache struct {
+	*MemoryCache
+	mu       sync.Mutex
+	released []string
+}
+
+func (r *releasingCache) Release(_ context.Context, key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.released = append(r.released, key)
+}
+
+func (r *releasingCache) keys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.released...)
+}
+
+// TestCacheReleaserHearsOfFailedMints: a CacheReleaser is told when the
+// mint that followed a miss ends without a Put (an API error, or every
+// caller gone), and only then.
+func TestCacheReleaserHearsOfFailedMints(t *testing.T) {
+	srv := wxacodetest.NewServer()
+	t.Cleanup(srv.Close)
+	cache := &releasingCache{MemoryCache: NewMemoryCache(1 << 20)}
+	c := NewClient(StaticToken(srv.Token()), WithBaseURL(srv.URL), WithCache(cache), fastRetries())
+	ctx := context.Background()
+
+	if _, err := c.GetUnlimited(ctx, Request{Scene: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := cache.keys(); len(got) != 0 {
+		t.Errorf("Release called after a stored code: %v", got)
+	}
+	srv.FailNext(1, CodeInvalidPage)
+	failed := Request{Scene: "fails", Page: "pages/x"}
+	if _, err := c.GetUnlimited(ctx, failed); err == nil {
+		t.Fatal("no error from a failed call")
+	}
+	if got, want := cache.keys(), []string{failed.Key()}; !slices.Equal(got, want) {
+		t.Errorf("released %v, want %v", got, want)
+	}
+
+	// every caller leaves while the call waits for its turn
+	slow := NewClient(StaticToken(srv.Token()), WithBaseURL(srv.URL), WithCache(cache), WithRateLimit(1, time.Hour))
+	if _, err := slow.GetUnlimited(ctx, Request{Scene: "burst"}); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	left := Request{Scene: "left"}
+	if _, err := slow.GetUnlimited(cctx, left); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("GetUnlimited = %v, want the deadline", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(cache.keys(), left.Key()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("released %v, want %s once the last caller left", cache.keys(), left.Key())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -95,3 +95,82 @@ func TestCacheRedisDown(t *testing.T) {
 		})
 	}
 }
+
+// TestCacheLease: the first Get to miss a code holds it for its process;
+// a Get of another process waits for the code instead of missing, and
+// gets it once it is Put; Release lets a waiter take the code over at
+// once; a lease whose holder died ends by expiry, and the waiter takes it
+// over.
+func TestCacheLease(t *testing.T) {
+	srv := startRedis(t)
+	rdb, _ := newRDB(t, srv.addr)
+	ctx := context.Background()
+	img := []byte("\xff\xd8\xff\xe0 an image \xff\xd9")
+	a, b := NewCache(rdb, "wxapp"), NewCache(rdb, "wxapp")
+
+	type got struct {
+		img []byte
+		ok  bool
+		err error
+		d   time.Duration
+	}
+	getAsync := func(c *Cache, key string) <-chan got {
+		ch := make(chan got, 1)
+		go func() {
+			start := time.Now()
+			img, ok, err := c.Get(ctx, key)
+			ch <- got{img, ok, err, time.Since(start)}
+		}()
+		return ch
+	}
+
+	t.Run("put", func(t *testing.T) {
+		if _, ok, err := a.Get(ctx, "k1"); ok || err != nil {
+			t.Fatalf("first Get: ok %v, err %v; want a miss", ok, err)
+		}
+		if _, ok, err := a.Get(ctx, "k1"); ok || err != nil {
+			t.Fatalf("the holder's second Get: ok %v, err %v; want a miss at once", ok, err)
+		}
+		waiting := getAsync(b, "k1")
+		time.Sleep(100 * time.Millisecond)
+		select {
+		case g := <-waiting:
+			t.Fatalf("another process's Get returned %v, %v while the code was being minted; want it to wait", g.ok, g.err)
+		default:
+		}
+		if err := a.Put(ctx, "k1", img); err != nil {
+			t.Fatal(err)
+		}
+		if g := <-waiting; !g.ok || g.err != nil || !bytes.Equal(g.img, img) {
+			t.Errorf("the waiter got %q, %v, %v; want the code", g.img, g.ok, g.err)
+		}
+	})
+	t.Run("release", func(t *testing.T) {
+		if _, ok, _ := a.Get(ctx, "k2"); ok {
+			t.Fatal("hit")
+		}
+		waiting := getAsync(b, "k2")
+		time.Sleep(100 * time.Millisecond)
+		a.Release(ctx, "k2")
+		g := <-waiting
+		if g.ok || g.err != nil || g.d > 2*time.Second {
+			t.Errorf("the waiter after Release: ok %v, err %v after %v; want a miss (it mints) soon", g.ok, g.err, g.d)
+		}
+		if holder, _ := rdb.Get(ctx, "wxacode:wxapp:lease:k2").Result(); holder != b.id {
+			t.Errorf("lease held by %q, want the waiter that took it over (%q)", holder, b.id)
+		}
+	})
+	t.Run("expiry", func(t *testing.T) {
+		// a holder that died: its lease ends by itself
+		if err := rdb.Set(ctx, "wxacode:wxapp:lease:k3", "dead", 300*time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+		r := <-getAsync(b, "k3")
+		if r.ok || r.err != nil || r.d < 250*time.Millisecond || r.d > 3*time.Second {
+			t.Fatalf("Get of a code whose holder died: ok %v, err %v after %v; want a miss once the lease ends (300 ms)", r.ok, r.err, r.d)
+		}
+		if holder, _ := rdb.Get(ctx, "wxacode:wxapp:lease:k3").Result(); holder != b.id {
+			t.Errorf("lease held by %q after expiry, want the waiter (%q)", holder, b.id)
+		}
+	})
+}

@@ -18,6 +18,9 @@ import (
 // still counts as one of the fleet that shares the quota.
 const fleetMemory = 10 * time.Second
 
+// fleetReport is how often a Limiter tells Redis it is one of the fleet.
+const fleetReport = time.Second
+
 // Limiter is a wxacode.Limiter shared by every process that uses the same
 // Redis and name. It is safe for concurrent use.
 type Limiter struct {
@@ -35,12 +38,13 @@ type Limiter struct {
 
 	mu        sync.Mutex
 	queue     []*turn  // callers waiting for a reservation
-	reserving bool     // a reserve loop runs
+	reservers int      // reservations in flight (at most maxReservers)
 	fleet     int      // Limiters seen by the last reservation
 	schedEnd  int64    // µs on Redis's clock: the last turn of the fleet's that this Limiter heard of
 	lastTat   string   // the quota's tat after this Limiter's last turn
 	clock     clockMap // Redis's clock on this process's
 	lastRTT   time.Duration
+	reported  time.Time   // when this Limiter last told Redis it is one of the fleet
 	share     *shareEpoch // while Redis is out, and for a grace after
 	spare     []spareTurn // turns whose callers left, by time
 }
@@ -157,9 +161,13 @@ func (l *Limiter) probe(ctx context.Context) {
 // fleet's size and Redis's clock.
 func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, error) {
 	l.mu.Lock()
-	lead := l.lastRTT.Microseconds()
+	lead := l.lastRTT.Microseconds() / 2
+	id := ""
+	if now := time.Now(); now.Sub(l.reported) >= fleetReport {
+		id, l.reported = l.id, now
+	}
 	l.mu.Unlock()
-	args := append([]any{l.interval, l.offset, len(horizons), l.id, fleetMemory.Microseconds(), lead}, horizons...)
+	args := append([]any{l.interval, l.offset, len(horizons), id, fleetMemory.Microseconds(), lead}, horizons...)
 	v, tm, err := l.reserveS.runTimed(ctx, l.guard, l.rdb, []string{l.key}, args...)
 	var r reservation
 	if err == nil {
@@ -168,7 +176,9 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 	l.guard.report(ctx, u, err)
 	if err == nil {
 		l.mu.Lock()
-		l.fleet = int(r.fleet)
+		if r.fleet >= 0 {
+			l.fleet = int(r.fleet)
+		}
 		l.clock.sample(tm.sent, tm.received, r.now)
 		l.schedEnd = max(l.schedEnd, r.tat-l.offset)
 		l.lastRTT = tm.received.Sub(tm.sent)
@@ -202,11 +212,14 @@ func (l *Limiter) redisTurn(ctx context.Context, late bool) error {
 		return l.sleepUntil(ctx, t, late)
 	}
 	l.queue = append(l.queue, t)
-	if !l.reserving {
-		l.reserving = true
-		go l.reserveLoop(context.WithoutCancel(ctx))
+	serve := l.reservers < maxReservers
+	if serve {
+		l.reservers++
 	}
 	l.mu.Unlock()
+	if serve {
+		l.serve(context.WithoutCancel(ctx))
+	}
 	select {
 	case <-t.ready:
 	case <-ctx.Done():
@@ -233,10 +246,12 @@ func (l *Limiter) redisTurn(ctx context.Context, late bool) error {
 // known when waking (a later answer with a shorter round trip may correct
 // it). A caller that leaves first releases the turn.
 func (l *Limiter) sleepUntil(ctx context.Context, t *turn, late bool) error {
+	handed := time.Now() // a turn already due when handed over is not late
 	for {
-		d := time.Until(l.localTime(t.at))
+		due := l.localTime(t.at)
+		d := time.Until(due)
 		if d <= 0 {
-			if late && -d > l.lateness() {
+			if late && time.Since(later(due, handed)) > l.lateness() {
 				return errLate
 			}
 			return nil
@@ -275,26 +290,41 @@ func isClosed(ch chan struct{}) bool {
 	}
 }
 
-// reserveLoop reserves turns for the callers queued, all of them in one
-// script call, until nobody is queued. ctx carries the first caller's
-// values, never its end.
-func (l *Limiter) reserveLoop(ctx context.Context) {
-	for {
-		l.mu.Lock()
-		batch := l.queue[:0:0]
-		for _, t := range l.queue {
-			if !t.gone {
-				batch = append(batch, t)
-			}
+// maxReservers is how many reservations a Limiter has in flight at most:
+// two, so that callers who come while one is on its way need not wait a
+// whole round trip for it before theirs leaves (Redis runs each script
+// alone, so two are as safe as one).
+const maxReservers = 2
+
+// serve reserves turns for the callers queued, all of them in one script
+// call, holding one of the maxReservers places. The caller that found a
+// place free serves in its own goroutine (its own turn is in the batch);
+// if callers queued meanwhile, a goroutine goes on serving them. ctx
+// carries the first caller's values, never its end.
+func (l *Limiter) serve(ctx context.Context) {
+	l.mu.Lock()
+	var batch []*turn
+	for _, t := range l.queue {
+		if !t.gone {
+			batch = append(batch, t)
 		}
-		l.queue = nil
-		if len(batch) == 0 {
-			l.reserving = false
-			l.mu.Unlock()
-			return
-		}
+	}
+	l.queue = nil
+	if len(batch) == 0 {
+		l.reservers--
 		l.mu.Unlock()
-		l.reserveFor(ctx, batch)
+		return
+	}
+	l.mu.Unlock()
+	l.reserveFor(ctx, batch)
+	l.mu.Lock()
+	more := len(l.queue) > 0
+	if !more {
+		l.reservers--
+	}
+	l.mu.Unlock()
+	if more {
+		go l.serve(ctx)
 	}
 }
 
@@ -360,7 +390,7 @@ func (l *Limiter) reserveFor(ctx context.Context, batch []*turn) {
 		return
 	}
 	l.recoveredLocked()
-	trailing := 0 // turns at the end that nobody will use
+	var unused []spareTurn // turns since the last one a caller will use
 	for i, t := range batch {
 		at := r.ats[i]
 		if at == 0 {
@@ -372,19 +402,17 @@ func (l *Limiter) reserveFor(ctx context.Context, batch []*turn) {
 			t.ok = false // it would wake after its deadline
 		}
 		if t.gone || !t.ok {
-			trailing++
-			l.spare = append(l.spare, spareTurn{t.at, t.tat}) // taken back below if trailing
+			unused = append(unused, spareTurn{t.at, t.tat})
 		} else {
-			trailing = 0
+			l.addSpareLocked(unused...)
+			unused = nil
 		}
 		l.lastTat = t.tat
 		close(t.ready)
 	}
-	if trailing > 0 {
-		l.spare = l.spare[:len(l.spare)-trailing]
-		go l.giveBack(ctx, l.lastTat, trailing)
+	if len(unused) > 0 {
+		go l.giveBack(ctx, unused)
 	}
-	slices.SortFunc(l.spare, func(a, b spareTurn) int { return cmp.Compare(a.at, b.at) })
 }
 
 // reservation is reserveLua's answer.
@@ -402,19 +430,16 @@ func parseReservation(v any) (reservation, error) {
 	}
 	got, ok1 := vals[0].(int64)
 	fleet, ok2 := vals[1].(int64)
-	tatS, ok3 := vals[2].(string)
-	nowS, ok4 := vals[3].(string)
+	tat, ok3 := vals[2].(int64)
+	now, ok4 := vals[3].(int64)
 	atsV, ok5 := vals[4].([]any)
-	tat, err1 := parseTat(tatS)
-	now, err2 := parseTat(nowS)
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || err1 != nil || err2 != nil {
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
 		return reservation{}, bad
 	}
 	r := reservation{got: got, fleet: fleet, tat: tat, now: now, ats: make([]int64, len(atsV))}
 	for i, a := range atsV {
-		s, _ := a.(string)
-		at, err := parseTat(s)
-		if err != nil {
+		at, ok := a.(int64)
+		if !ok {
 			return reservation{}, bad
 		}
 		r.ats[i] = at
@@ -485,28 +510,29 @@ func (c *clockMap) local(us int64) time.Time {
 	return c.origin.Add(time.Duration(us+c.offset) * time.Microsecond)
 }
 
-// giveBack gives the last k turns back to the quota if no turn was taken
-// after them (best effort, bounded like any command).
-func (l *Limiter) giveBack(ctx context.Context, tat string, k int) {
+// giveBack gives turns (the last ones this Limiter took, in order) back
+// to the quota if no turn was taken after them since (best effort,
+// bounded like any command); otherwise they become spare turns of this
+// process.
+func (l *Limiter) giveBack(ctx context.Context, turns []spareTurn) {
+	last := turns[len(turns)-1].tat
 	l.mu.Lock()
-	mine := l.lastTat == tat
+	mine := l.lastTat == last
 	l.mu.Unlock()
-	if !mine {
-		return // a later turn of ours depends on it
-	}
-	v, err := l.giveS.run(ctx, l.guard, l.rdb, []string{l.key}, tat, k, l.interval)
-	if n, _ := v.(int64); err != nil || n != 1 {
-		return
-	}
-	t, err := parseTat(tat)
-	if err != nil {
-		return
+	if mine {
+		v, err := l.giveS.run(ctx, l.guard, l.rdb, []string{l.key}, last, len(turns), l.interval)
+		if n, _ := v.(int64); err == nil && n == 1 {
+			l.mu.Lock()
+			if l.lastTat == last {
+				l.lastTat = formatTat(turns[0].at + l.offset - l.interval)
+			}
+			l.mu.Unlock()
+			return
+		}
 	}
 	l.mu.Lock()
-	if l.lastTat == tat {
-		l.lastTat = formatTat(t - int64(k)*l.interval)
-	}
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	l.addSpareLocked(turns...)
 }
 
 // formatTat and parseTat write and read the quota's tat as the script
@@ -514,3 +540,10 @@ func (l *Limiter) giveBack(ctx context.Context, tat string, k int) {
 func formatTat(us int64) string { return strconv.FormatInt(us, 10) }
 
 func parseTat(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

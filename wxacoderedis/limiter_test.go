@@ -168,3 +168,125 @@ func TestLimiterCancel(t *testing.T) {
 		t.Errorf("an unlimited Limiter: %v", err)
 	}
 }
+
+// waitAfter runs l.Wait in a goroutine with a context it returns the
+// cancel of, and a channel that gets Wait's error.
+func waitAfter(l *Limiter) (context.CancelFunc, <-chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Wait(ctx) }()
+	return cancel, done
+}
+
+// TestLimiterGivesBackATurn: a caller that leaves while it sleeps gives
+// its turn back when no turn was taken after it: the next caller, in
+// another process, gets that turn, not the one after.
+func TestLimiterGivesBackATurn(t *testing.T) {
+	srv := startRedis(t)
+	rdb, _ := newRDB(t, srv.addr)
+	a, b := NewLimiter(rdb, "wxapp", 1, 2*time.Second), NewLimiter(rdb, "wxapp", 1, 2*time.Second)
+	timedWait(t, a) // the burst; the next turn comes in 2 s
+	cancel, done := waitAfter(a)
+	time.Sleep(300 * time.Millisecond) // it holds the next turn and sleeps
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait = %v, want context.Canceled", err)
+	}
+	time.Sleep(200 * time.Millisecond) // the turn goes back (best effort, in the background)
+	if d := timedWait(t, b); d > 3*time.Second {
+		t.Errorf("the next caller waited %v: the turn given up was not given back (its own is 2 s later)", d)
+	}
+}
+
+// TestLimiterReusesALeftTurn: when a later turn was taken, a turn whose
+// caller left cannot go back to Redis; the next caller of the same process
+// takes it, without a round trip.
+func TestLimiterReusesALeftTurn(t *testing.T) {
+	srv := startRedis(t)
+	rdb, calls := newRDB(t, srv.addr)
+	a, b := NewLimiter(rdb, "wxapp", 1, time.Second), NewLimiter(rdb, "wxapp", 1, time.Second)
+	timedWait(t, a)
+	cancelA, doneA := waitAfter(a) // the turn at +1 s
+	time.Sleep(200 * time.Millisecond)
+	cancelB, doneB := waitAfter(b) // the turn at +2 s
+	t.Cleanup(cancelB)
+	time.Sleep(200 * time.Millisecond)
+	cancelA()
+	if err := <-doneA; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait = %v, want context.Canceled", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	before := calls.n.Load()
+	if d := timedWait(t, a); d > 900*time.Millisecond {
+		t.Errorf("the next caller waited %v, want the turn its process had left (at most about 600 ms away)", d)
+	}
+	if got := calls.n.Load() - before; got != 0 {
+		t.Errorf("%d Redis commands for a spare turn, want 0", got)
+	}
+	if err := <-doneB; err != nil {
+		t.Errorf("the other process's turn: %v", err)
+	}
+}
+
+// TestLimiterScriptFlushed: after SCRIPT FLUSH (or a restarted Redis) the
+// Limiter loads its script again and goes on using Redis, without taking
+// it for a failing one.
+func TestLimiterScriptFlushed(t *testing.T) {
+	srv := startRedis(t)
+	rdb, _ := newRDB(t, srv.addr)
+	logger, logs := jsonLogger()
+	l := NewLimiter(rdb, "wxapp", 1000, time.Second, WithLogger(logger))
+	timedWait(t, l)
+	if err := rdb.ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	timedWait(t, l)
+	if logs.String() != "" {
+		t.Errorf("logged after a script flush:\n%s", logs)
+	}
+	if n, err := rdb.Exists(context.Background(), "wxacode:wxapp:quota").Result(); err != nil || n != 1 {
+		t.Errorf("the quota key: %d, %v", n, err)
+	}
+}
+
+// TestFallbackPolicies: WithFallback(n, period) paces a process that
+// cannot reach Redis to n per period; WithFallback(0, ...) waits for Redis
+// (until the caller's context ends), and goes on when Redis answers.
+func TestFallbackPolicies(t *testing.T) {
+	t.Run("fixed", func(t *testing.T) {
+		rdb, _ := newRDB(t, "127.0.0.1:"+freePort(t))
+		l := NewLimiter(rdb, "wxapp", 1000, time.Second, WithFallback(5, time.Second))
+		start := time.Now()
+		granted := 0
+		for time.Since(start) < 1500*time.Millisecond {
+			if err := l.Wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			granted++
+		}
+		if elapsed := time.Since(start); granted > 1+int(elapsed.Seconds()*5)+1 || granted < 4 {
+			t.Errorf("%d turns in %v with WithFallback(5, time.Second), want about 5 a second", granted, elapsed)
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		srv := startRedis(t)
+		rdb, _ := newRDB(t, srv.addr)
+		l := NewLimiter(rdb, "wxapp", 1000, time.Second, WithFallback(0, time.Second))
+		timedWait(t, l)
+		srv.stop(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+		defer cancel()
+		if err := l.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Wait with Redis frozen, failing closed: %v, want the deadline", err)
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		if err := l.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a second Wait while Redis is out: %v, want the deadline", err)
+		}
+		srv.cont(t)
+		if d := timedWait(t, l); d > 5*time.Second {
+			t.Errorf("Wait took %v after Redis came back, want about a pause (1 s)", d)
+		}
+	})
+}

@@ -24,7 +24,8 @@ import (
 // key keeps the script within one slot of a Redis Cluster.
 //
 // ARGV: interval (µs a turn), burst offset (burst × interval), turns
-// wanted (k), ID, memory (µs after which an unseen Limiter drops out),
+// wanted (k), ID (empty: this call does not report; a Limiter reports at
+// most once a second), memory (µs after which an unseen Limiter drops out),
 // lead (µs: no turn sooner than now + lead; the caller's last round trip,
 // since a turn due before the answer arrives would go late, bunched with
 // the next), then k horizons (µs; negative: none), earliest first: the
@@ -32,7 +33,8 @@ import (
 // gets none and the turn goes to the next caller, so that no turn is spent
 // on a caller who could not use it.
 //
-// It returns the turns taken, the number of Limiters seen, "tat" after
+// It returns the turns taken, the number of Limiters seen (-1 without an
+// ID), "tat" after
 // the turns (which identifies the last of them for giveBackLua), Redis's
 // clock (µs, by which each Limiter maps Redis's times to its own), and
 // for each caller the time of its turn (µs) or 0 for none.
@@ -42,12 +44,16 @@ import (
 // later reads the flags).
 const reserveLua = `#!lua flags=allow-oom
 local key = KEYS[1]
-if redis.call('TYPE', key).ok == 'string' then redis.call('DEL', key) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval, offset = tonumber(ARGV[1]), tonumber(ARGV[2])
 local want, memory, lead = tonumber(ARGV[3]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local tat = tonumber(redis.call('HGET', key, 'tat') or 0)
+local stored = redis.pcall('HGET', key, 'tat')
+if type(stored) == 'table' and stored.err then -- another type: an older version's key
+  redis.call('DEL', key)
+  stored = false
+end
+local tat = tonumber(stored or 0)
 if tat < now + lead then tat = now + lead end
 local got, ats = 0, {}
 for i = 1, want do
@@ -56,26 +62,30 @@ for i = 1, want do
   if h < 0 or at <= now + h then
     tat = tat + interval
     got = got + 1
-    ats[i] = string.format('%.0f', at)
+    ats[i] = at
   else
-    ats[i] = '0'
+    ats[i] = 0
   end
 end
 local stamp = string.format('%.0f', tat)
-redis.call('HSET', key, 'tat', stamp, 'r:' .. ARGV[4], string.format('%.0f', now))
-local fleet = 0
-local all = redis.call('HGETALL', key)
-for i = 1, #all, 2 do
-  if string.sub(all[i], 1, 2) == 'r:' then
-    if tonumber(all[i + 1]) < now - memory then
-      redis.call('HDEL', key, all[i])
-    else
-      fleet = fleet + 1
+redis.call('HSET', key, 'tat', stamp)
+local fleet = -1
+if ARGV[4] ~= '' then
+  redis.call('HSET', key, 'r:' .. ARGV[4], string.format('%.0f', now))
+  fleet = 0
+  local all = redis.call('HGETALL', key)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'r:' then
+      if tonumber(all[i + 1]) < now - memory then
+        redis.call('HDEL', key, all[i])
+      else
+        fleet = fleet + 1
+      end
     end
   end
 end
 redis.call('PEXPIRE', key, math.floor(math.max(tat - now, memory) / 1000) + 1000)
-return {got, fleet, stamp, string.format('%.0f', now), ats}
+return {got, fleet, tat, now, ats}
 `
 
 // giveBackLua gives turns back to the quota when they are the last ones

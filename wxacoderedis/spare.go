@@ -35,16 +35,15 @@ func (l *Limiter) takeSpareLocked(deadline time.Time) (spareTurn, bool) {
 }
 
 // release returns the turn of a caller that left: to Redis when no turn
-// was taken after it (giveBack), else to this process's spare turns.
+// was taken after it, else to this process's spare turns (giveBack).
 func (l *Limiter) release(ctx context.Context, t *turn) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.lastTat == t.tat {
-		go l.giveBack(ctx, t.tat, 1)
-		return
+	go l.giveBack(ctx, []spareTurn{{t.at, t.tat}})
+}
+
+// addSpareLocked adds turns to the spare ones, kept in order of time.
+func (l *Limiter) addSpareLocked(turns ...spareTurn) {
+	for _, sp := range turns {
+		i, _ := slices.BinarySearchFunc(l.spare, sp.at, func(s spareTurn, at int64) int { return cmp.Compare(s.at, at) })
+		l.spare = slices.Insert(l.spare, i, sp)
 	}
-	i, _ := slices.BinarySearchFunc(l.spare, t.at, func(s spareTurn, at int64) int {
-		return cmp.Compare(s.at, at)
-	})
-	l.spare = slices.Insert(l.spare, i, spareTurn{t.at, t.tat})
 }
