@@ -211,6 +211,14 @@ func (l *Limiter) redisTurn(ctx context.Context, late bool) error {
 		t.ok, t.at, t.tat = true, sp.at, sp.tat
 		return l.sleepUntil(ctx, t, late)
 	}
+	if !t.deadline.IsZero() && l.schedEnd > 0 && l.clock.local(l.schedEnd+l.interval).After(t.deadline) {
+		// The fleet's turns already reach past this caller's deadline
+		// (they only grow, but for turns given back): no turn can come
+		// in time, and asking would only cost a round trip.
+		l.mu.Unlock()
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	l.queue = append(l.queue, t)
 	serve := l.reservers < maxReservers
 	if serve {
