@@ -274,12 +274,13 @@ func (l *Limiter) sleepUntil(ctx context.Context, t *turn, late bool) error {
 // errLate is a turn this process woke up for too late to use.
 var errLate = errors.New("wxacoderedis: woke too late for the turn")
 
-// lateness is how late a turn may be used: half a turn's interval. A
+// lateness is how late a turn may be used: a quarter of a turn's
+// interval. A
 // caller that wakes later (a pause of the collector, a busy machine) would
 // send together with the next turn, anyone's, so it gives the turn up
 // and asks for another, once per Wait: under the quota, never over.
 func (l *Limiter) lateness() time.Duration {
-	return time.Duration(l.interval) * time.Microsecond / 2
+	return time.Duration(l.interval) * time.Microsecond / 4
 }
 
 // localTime maps a time of Redis's clock (µs) to this process's.

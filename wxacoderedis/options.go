@@ -33,9 +33,10 @@ func newOptions(opts []Option) options {
 	return o
 }
 
-// WithTimeout bounds each Redis call (250 ms by default); past it, the
-// call counts as failed. Values of zero or less keep the default. Both
-// NewLimiter and NewCache honour it.
+// WithTimeout bounds each Redis command (250 ms by default); past it, the
+// command counts as failed. Setting up a connection has a bound of its
+// own: twice this one, and at least 500 ms. Values of zero or less keep
+// the default. Both NewLimiter and NewCache honour it.
 func WithTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {
@@ -56,8 +57,10 @@ func WithPause(d time.Duration) Option {
 }
 
 // WithLogger logs, at Warn, when Redis stops answering and, at Info, when
-// it answers again: once each, never per call. Nothing is logged by
-// default. Both NewLimiter and NewCache honour it.
+// it answers again: once each, never per call; and at Error, with Redis's
+// own words, when Redis refuses a command (WRONGPASS, NOPERM, OOM...), once
+// per kind until it changes. Nothing is logged by default. Both NewLimiter
+// and NewCache honour it.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.logger = l }
 }

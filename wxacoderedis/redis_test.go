@@ -19,7 +19,9 @@ import (
 // redisServer is a redis-server a test started on a free loopback port.
 type redisServer struct {
 	addr string
+	mu   sync.Mutex
 	cmd  *exec.Cmd
+	argv []string // to start it again
 }
 
 // startRedis starts a redis-server for t and stops it when t ends. Without
@@ -43,11 +45,13 @@ func startRedisB(t testing.TB, args ...string) *redisServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &redisServer{addr: net.JoinHostPort("127.0.0.1", port), cmd: cmd}
+	s := &redisServer{addr: net.JoinHostPort("127.0.0.1", port), cmd: cmd, argv: cmd.Args}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGCONT) // let a stopped server run its exit
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_ = s.cmd.Process.Signal(syscall.SIGCONT) // let a stopped server run its exit
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
 	})
 	rdb := redis.NewClient(&redis.Options{Addr: s.addr, Password: passwordIn(args)})
 	defer rdb.Close()
@@ -61,10 +65,30 @@ func startRedisB(t testing.TB, args ...string) *redisServer {
 	return s
 }
 
+// restart kills the server and starts another on the same port after
+// down: everything it held is lost, as when Redis restarts without
+// persistence. It reports what went wrong rather than failing t, so that
+// it may run in a goroutine of its own.
+func (s *redisServer) restart(down time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	time.Sleep(down)
+	cmd := exec.Command(s.argv[0], s.argv[1:]...)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	s.cmd = cmd
+	return nil
+}
+
 // stop and cont freeze and thaw the server: it keeps accepting
 // connections (the kernel does) and answers nothing.
 func (s *redisServer) stop(t *testing.T) {
 	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +96,8 @@ func (s *redisServer) stop(t *testing.T) {
 
 func (s *redisServer) cont(t *testing.T) {
 	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
