@@ -544,12 +544,11 @@ func (l *Limiter) giveBack(ctx context.Context, turns []spareTurn) {
 	l.addSpareLocked(turns...)
 }
 
-// formatTat and parseTat write and read the quota's tat as the script
-// does ('%.0f' of microseconds), so that giveBackLua can compare strings.
+// formatTat writes the quota's tat as the script does ('%.0f' of
+// microseconds), so that giveBackLua can compare strings.
 func formatTat(us int64) string { return strconv.FormatInt(us, 10) }
 
-func parseTat(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }
-
+// later returns the later of a and b.
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
