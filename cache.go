@@ -53,9 +53,13 @@ type CacheReleaser interface {
 // Warn with WithLogger); only complete images are stored, and an incomplete
 // one returned by Get is a miss. The slice GetUnlimited returns belongs to
 // the caller: the client copies what a Cache's Get returns (MemoryCache
-// and DirCache already return copies, so theirs is handed on), and a Cache
+// and DirCache already return copies, so theirs is handed on; a type that
+// embeds one is copied like any other), and a Cache
 // may keep the slice Put is given, which nobody changes (Put must not
 // change it either).
+//
+// A nil c, or one holding a nil pointer ((*MemoryCache)(nil)), means no
+// cache.
 func WithCache(c Cache) Option {
 	return func(o *options) { o.cache = c }
 }
@@ -74,13 +78,17 @@ func keyOf(body []byte) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// ownedGets is implemented by the caches of this package whose Get returns
-// a slice nobody else holds (a copy, a file just read): the client hands it
-// on without copying it again.
-type ownedGets interface{ getsAreOwned() }
-
-func (*MemoryCache) getsAreOwned() {}
-func (*DirCache) getsAreOwned()    {}
+// ownedGets reports whether c is one of this package's caches, whose Get
+// returns a slice nobody else holds (a copy, a file just read), so the
+// client hands it on without copying it again. It asks for the exact
+// type: a user's cache that embeds *MemoryCache may answer Get its own way.
+func ownedGets(c Cache) bool {
+	switch c.(type) {
+	case *MemoryCache, *DirCache:
+		return true
+	}
+	return false
+}
 
 // codeFlight is one lookup-and-mint that concurrent callers of a key
 // share. It lives while someone waits for it: when the last caller leaves,
@@ -100,7 +108,7 @@ type codeFlight struct {
 // soon as its own ctx ends.
 func (c *Client) cached(ctx context.Context, key string, body []byte) ([]byte, error) {
 	if img, ok := c.lookup(ctx, key); ok {
-		if _, fresh := c.opts.cache.(ownedGets); fresh {
+		if ownedGets(c.opts.cache) {
 			return img, nil
 		}
 		return bytes.Clone(img), nil // the cache may keep img: the caller's copy

@@ -20,7 +20,7 @@ type Limiter interface {
 // request, retries included. An error from Wait that is not the context's
 // ends the call with a *LimiterError: nothing is sent and it is not
 // retried. WithLimiter and WithRateLimit replace each other (the last one
-// given wins); a nil l means no limit. Clients honour it;
+// given wins); a nil l, or one holding a nil pointer, means no limit. Clients honour it;
 // NewStableTokenSource ignores it: token requests are not counted.
 func WithLimiter(l Limiter) Option {
 	return func(o *options) { o.limiter = l }

@@ -2,6 +2,7 @@ package wxacode
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/url"
 	"slices"
 	"strings"
@@ -39,6 +40,11 @@ func newRedactor(extraParam string, creds ...string) redactor {
 		for _, form := range []string{c, url.QueryEscape(c), url.PathEscape(c)} {
 			r.values = append(r.values, form, lowerHexEscapes(form))
 		}
+		// As a JSON string echoes it: encoding/json's escapes, and "/"
+		// written as "\/" (PHP's json_encode).
+		quoted, _ := json.Marshal(c)
+		inJSON := string(quoted[1 : len(quoted)-1])
+		r.values = append(r.values, inJSON, strings.ReplaceAll(inJSON, "/", `\/`))
 	}
 	// Longest first, so that a credential inside another does not leave
 	// the rest of the longer one behind.
@@ -118,15 +124,15 @@ func redactParam(s, name string) string {
 			break
 		}
 		start := i + len(name)
-		valueAt := -1
+		valueAt, inJSON := -1, false
 		if i == 0 || !isNameByte(s[i-1]) {
 			switch rest := s[start:]; {
 			case strings.HasPrefix(rest, "="):
 				valueAt = start + 1
 			case i > 0 && s[i-1] == '"' && strings.HasPrefix(rest, `":"`):
-				valueAt = start + len(`":"`)
+				valueAt, inJSON = start+len(`":"`), true
 			case i > 0 && s[i-1] == '"' && strings.HasPrefix(rest, `": "`):
-				valueAt = start + len(`": "`)
+				valueAt, inJSON = start+len(`": "`), true
 			}
 		}
 		if valueAt < 0 {
@@ -137,6 +143,14 @@ func redactParam(s, name string) string {
 		end := valueAt
 		for end < len(s) && !isValueEnd(s[end]) {
 			end++
+		}
+		if inJSON { // a JSON string ends at its unescaped quote: "\/" is part of it
+			for end = valueAt; end < len(s) && s[end] != '"'; end++ {
+				if s[end] == '\\' {
+					end++
+				}
+			}
+			end = min(end, len(s))
 		}
 		b.WriteString(s[:valueAt])
 		if end > valueAt {
@@ -195,6 +209,12 @@ func (r redactor) error(err error) error {
 		return &c
 	case *TokenError:
 		return &TokenError{Err: r.error(e.Err)}
+	case *LimiterError:
+		return &LimiterError{Err: r.error(e.Err)}
+	case *ValidationError:
+		c := *e
+		c.Field, c.Reason = r.text(e.Field), r.text(e.Reason)
+		return &c
 	case *url.Error:
 		return &url.Error{Op: e.Op, URL: r.text(e.URL), Err: r.error(e.Err)}
 	}

@@ -56,6 +56,15 @@ type Client struct {
 // in (access_token by default).
 func NewClient(ts TokenSource, opts ...Option) *Client {
 	c := &Client{tokenParam: "access_token", opts: newOptions(opts), flights: make(map[string]*codeFlight)}
+	// One rule for the seams: a nil, or an interface holding a nil pointer
+	// (func, map...), is none. No cache, no limit; no token source makes
+	// every call fail, as a Client cannot call without one.
+	if isNil(c.opts.cache) {
+		c.opts.cache = nil
+	}
+	if isNil(c.opts.limiter) {
+		c.opts.limiter = nil
+	}
 	if isNil(ts) {
 		return c // every call fails with errNoTokenSource
 	}
@@ -70,14 +79,14 @@ func NewClient(ts TokenSource, opts ...Option) *Client {
 	return c
 }
 
-// isNil reports whether ts is nil, or an interface holding a nil pointer,
+// isNil reports whether v is nil, or an interface holding a nil pointer,
 // func or map (a common "optional dependency" pattern), whose methods
 // would panic.
-func isNil(ts TokenSource) bool {
-	if ts == nil {
+func isNil(v any) bool {
+	if v == nil {
 		return true
 	}
-	switch v := reflect.ValueOf(ts); v.Kind() {
+	switch v := reflect.ValueOf(v); v.Kind() {
 	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Slice, reflect.Chan, reflect.Interface:
 		return v.IsNil()
 	}
@@ -149,7 +158,8 @@ func (c *Client) mint(ctx context.Context, body []byte) ([]byte, error) {
 		if fresh == token {
 			return nil, err // the source has nothing fresher: resending would be rejected again
 		}
-		return c.send(ctx, fresh, body)
+		img, err = c.send(ctx, fresh, body)
+		return img, c.redact(err, token) // the answer may echo the rejected token too
 	})
 }
 
