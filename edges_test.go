@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -198,5 +199,46 @@ func TestJSONEscapedSecretRedacted(t *testing.T) {
 		if strings.Contains(string(respErr.Body), part) || strings.Contains(err.Error(), part) {
 			t.Errorf("%q of the secret is in the body %q", part, respErr.Body)
 		}
+	}
+}
+
+// TestLargeBodiesAllocateLikeReadAll: a body over maxPrealloc, honest or
+// longer than it declared, costs at most about 1.2 times what io.ReadAll
+// would allocate for it.
+func TestLargeBodiesAllocateLikeReadAll(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocations; .ci/run runs this without it")
+	}
+	allocated := func(f func()) uint64 {
+		var m runtimeMem
+		m.read()
+		before := m.total
+		f()
+		m.read()
+		return m.total - before
+	}
+	for _, tc := range []struct {
+		name     string
+		size     int
+		declared int64
+	}{
+		{"512 KiB", 512 << 10, 512 << 10},
+		{"4 MiB", 4 << 20, 4 << 20},
+		{"declares 10 bytes, sends 3 MiB", 3 << 20, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := bytes.Repeat([]byte{0xAB}, tc.size)
+			readAll := allocated(func() { _, _ = io.ReadAll(io.LimitReader(bytes.NewReader(body), maxImageBytes+1)) })
+			got := allocated(func() {
+				resp := &http.Response{StatusCode: 200, ContentLength: tc.declared, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body))}
+				if b, err := readBody(resp, maxImageBytes); err != nil || len(b) != tc.size {
+					t.Fatalf("readBody = %d bytes, %v", len(b), err)
+				}
+			})
+			if limit := readAll * 12 / 10; got > limit {
+				t.Errorf("%d bytes allocated for a %d-byte body, io.ReadAll %d: want at most %d", got, tc.size, readAll, limit)
+			}
+			t.Logf("%d bytes allocated (%.1fx the body), io.ReadAll %d (%.1fx)", got, float64(got)/float64(tc.size), readAll, float64(readAll)/float64(tc.size))
+		})
 	}
 }
