@@ -69,7 +69,19 @@ type CloudbaseTokenSource struct {
 	modTime   time.Time
 	size      int64
 	checkedAt time.Time
+	checking  chan struct{} // closed when the file check under way ends
+	lastErr   error         // what the last check found wrong
 }
+
+// cloudbaseSettle is how long after its last change a file must stay
+// unchanged before a token read from it replaces the one in service: the
+// platform may be writing it still.
+const cloudbaseSettle = time.Second
+
+// cloudbaseStaleWait is how long a caller holding a token in service
+// waits for a file check before it is served that token: a file on a hung
+// mount, or a FIFO, never stalls it longer.
+const cloudbaseStaleWait = 100 * time.Millisecond
 
 // cloudbaseRecheck is how often the file is looked at for a change.
 const cloudbaseRecheck = time.Second
@@ -91,47 +103,114 @@ func NewCloudbaseTokenSource(path string) *CloudbaseTokenSource {
 func (s *CloudbaseTokenSource) TokenParamName() string { return "cloudbase_access_token" }
 
 // Token returns the token in the file, read again when the file changed,
-// or the token read before while the file is missing, empty or unusable.
-// With no token to serve, a missing, empty or oversized file is an error
-// (and the client sends nothing).
+// or the token read before while the file is missing, empty, unusable, or
+// changed less than a second ago (being written). With no token to serve,
+// a missing, empty or oversized file, or one that is not a regular file,
+// is an error (and the client sends nothing).
+//
+// The file is read in a goroutine of its own, one read at a time, never
+// with the lock held: a caller waits for it until ctx ends, or at most
+// 100 ms when a token is in service (then it gets that one), so a FIFO or
+// a hung mount at the path never blocks Token past its ctx.
 func (s *CloudbaseTokenSource) Token(ctx context.Context) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	if s.token != "" && now.Sub(s.checkedAt) < cloudbaseRecheck {
+	if s.token != "" && s.now().Sub(s.checkedAt) < cloudbaseRecheck {
+		defer s.mu.Unlock()
 		return s.token, nil
 	}
-	s.checkedAt = now
-	token, fi, err := s.read()
-	if err != nil {
-		if s.token != "" {
-			return s.token, nil // the platform is rewriting the file
+	if s.checking == nil {
+		s.checkedAt = s.now()
+		s.checking = make(chan struct{})
+		go s.check(s.checking)
+	}
+	done, served := s.checking, s.token
+	s.mu.Unlock()
+
+	var stale <-chan time.Time
+	if served != "" {
+		t := time.NewTimer(cloudbaseStaleWait)
+		defer t.Stop()
+		stale = t.C
+	}
+	select {
+	case <-done:
+	case <-stale:
+		return served, nil
+	case <-ctx.Done():
+		if served != "" {
+			return served, nil
 		}
-		return "", err
+		return "", ctx.Err()
 	}
-	if token != s.token || !fi.ModTime().Equal(s.modTime) || fi.Size() != s.size {
-		s.token, s.modTime, s.size = token, fi.ModTime(), fi.Size()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token != "" {
+		return s.token, nil
 	}
-	return s.token, nil
+	return "", s.lastErr
+}
+
+// check reads the file and puts its token in service, unless the file is
+// as it was, or changed less than cloudbaseSettle ago while a token is in
+// service; with none in service, it lets the file settle first.
+func (s *CloudbaseTokenSource) check(done chan struct{}) {
+	defer close(done)
+	s.mu.Lock()
+	known := fileState{s.token, s.modTime, s.size}
+	s.mu.Unlock()
+	token, fi, err := s.read(known)
+	if err == nil && known.token == "" {
+		if age := time.Since(fi.ModTime()); age >= 0 && age < cloudbaseSettle { // the file's clock is the wall's
+			time.Sleep(cloudbaseSettle - age)
+			token, fi, err = s.read(known)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checking = nil
+	switch {
+	case err != nil:
+		s.lastErr = err // the token in service, if any, stays
+	case s.token != "" && token != s.token && time.Since(fi.ModTime()) < cloudbaseSettle:
+		s.checkedAt = time.Time{} // being written: the token in service stays; look again soon
+	default:
+		s.token, s.modTime, s.size, s.lastErr = token, fi.ModTime(), fi.Size(), nil
+	}
+}
+
+// fileState is a token and the file it was read from.
+type fileState struct {
+	token   string
+	modTime time.Time
+	size    int64
 }
 
 // read returns the token in the file, unless the file is as it was when
-// the cached token was read.
-func (s *CloudbaseTokenSource) read() (string, os.FileInfo, error) {
-	f, err := os.Open(s.path)
+// known was read. A file that is not a regular file (a FIFO, a device) is
+// refused before it is opened, and one that changed while it was read is
+// refused as being written.
+func (s *CloudbaseTokenSource) read(known fileState) (string, os.FileInfo, error) {
+	before, err := os.Stat(s.path)
 	if err != nil {
 		return "", nil, fmt.Errorf("wxacode: Cloud Run token file: %w (is the WeChat token (微信令牌) enabled for this service?)", err)
+	}
+	if !before.Mode().IsRegular() {
+		return "", nil, fmt.Errorf("wxacode: Cloud Run token file %s is not a regular file", s.path)
+	}
+	if known.token != "" && before.ModTime().Equal(known.modTime) && before.Size() == known.size {
+		return known.token, before, nil
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return "", nil, fmt.Errorf("wxacode: Cloud Run token file: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return "", nil, fmt.Errorf("wxacode: Cloud Run token file: %w", err)
-	}
-	if s.token != "" && fi.ModTime().Equal(s.modTime) && fi.Size() == s.size {
-		return s.token, fi, nil
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxCloudbaseToken+1))
 	if err != nil {
@@ -147,6 +226,9 @@ func (s *CloudbaseTokenSource) read() (string, os.FileInfo, error) {
 		return "", nil, fmt.Errorf("wxacode: Cloud Run token file %s is empty", s.path)
 	case bytes.ContainsAny(data, " \t\r\n"):
 		return "", nil, fmt.Errorf("wxacode: Cloud Run token file %s holds more than one word: not a token", s.path)
+	}
+	if after, err := f.Stat(); err != nil || !after.ModTime().Equal(fi.ModTime()) || after.Size() != fi.Size() {
+		return "", nil, fmt.Errorf("wxacode: Cloud Run token file %s changed while it was read", s.path)
 	}
 	return string(data), fi, nil
 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-wxacode/wxacode/wxacodetest"
 )
@@ -240,5 +242,32 @@ func TestLargeBodiesAllocateLikeReadAll(t *testing.T) {
 			}
 			t.Logf("%d bytes allocated (%.1fx the body), io.ReadAll %d (%.1fx)", got, float64(got)/float64(tc.size), readAll, float64(readAll)/float64(tc.size))
 		})
+	}
+}
+
+// TestCloudbaseHalfWrittenFile: a file caught mid-write at the recheck
+// ("TOKEN-ne", changed just now) does not replace the token in service;
+// once it has been left alone a while, its token is used.
+func TestCloudbaseHalfWrittenFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cloudbase_access_token")
+	writeToken(t, path, "TOKEN-old-0123456789")
+	settled(t, path)
+	ts := NewCloudbaseTokenSource(path)
+	clock := newFakeClock()
+	ts.now = clock.Now
+	ctx := context.Background()
+	if tok, err := ts.Token(ctx); err != nil || tok != "TOKEN-old-0123456789" {
+		t.Fatalf("Token = %q, %v", tok, err)
+	}
+	writeToken(t, path, "TOKEN-ne") // the platform is half way through
+	clock.Advance(1100 * time.Millisecond)
+	if tok, err := ts.Token(ctx); err != nil || tok != "TOKEN-old-0123456789" {
+		t.Errorf("Token while the file is written = %q, %v; want the token in service", tok, err)
+	}
+	writeToken(t, path, "TOKEN-new-0123456789")
+	settled(t, path)
+	clock.Advance(1100 * time.Millisecond)
+	if tok, err := ts.Token(ctx); err != nil || tok != "TOKEN-new-0123456789" {
+		t.Errorf("Token once written = %q, %v; want the new token", tok, err)
 	}
 }
