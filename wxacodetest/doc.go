@@ -48,25 +48,41 @@
 //     the right format and colours. auto_color draws in WeChat green
 //     (#07C160), where the real service picks a colour from the mini
 //     program's icon.
+//
 //   - Width outside 280..1280 answers 40097. The real service's answer is
 //     not documented; it has been seen to clamp the width instead. The fake
 //     is strict so that tests catch such widths.
+//
 //   - Without WithPublishedPages, every well-formed page counts as published
 //     (check_path passes); with it, only those pages do.
+//
 //   - The rate limit (5000 a minute by default, WithMinuteQuota) is a sliding
 //     60-second window answered with 45009; the real service counts per
 //     minute and may answer 45011.
+//
 //   - A body that is not a JSON object, and a boolean field sent as a number
 //     ("is_hyaline": 1), answer 47001 "data format error", as the service
 //     does; a field of another wrong type answers 40097, where the real
 //     service's answers vary. Unknown fields are ignored, as the service
 //     does, and listed in Request.Fields.
+//
 //   - Only getUnlimitedQRCode and the two token endpoints exist; anything
 //     else is a 404.
+//
 //   - Cloud Run modes (WithOpenAPIService, WithCloudbaseTokens) only change
 //     how the token is taken; the whitelist and the platform's own errors
 //     (85107, 85112, 85113, whose messages here are approximations) are
 //     reached with FailNext.
+//
+//   - A transparent (is_hyaline) code is a PNG body sent under
+//     Content-Type "image/jpeg", as the service sends it (users of other
+//     SDKs report PNG files named .jpg); WithTidyContentTypes sends
+//     "image/png" instead.
+//
+//   - An empty body answers 44002 "empty post data", as reported for the
+//     code APIs; not confirmed against the service for this endpoint. The
+//     45009 text is the "reach max api daily quota limit" users quote,
+//     whose wording today could not be confirmed either.
 //
 // A Server is safe for concurrent use, and two Servers share nothing.
 package wxacodetest

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"image"
 	_ "image/jpeg"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -168,5 +170,41 @@ func TestColdClientOneTokenRequest(t *testing.T) {
 	}
 	if got := len(srv.Requests()); got != 100 {
 		t.Errorf("Requests = %d, want 100", got)
+	}
+}
+
+// TestTransparentCodeUnderJPEGHeader: the client takes a transparent
+// code's format from its bytes, not from the image/jpeg header the service
+// (and the fake) send; WithTidyContentTypes sends image/png.
+func TestTransparentCodeUnderJPEGHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opts     []wxacodetest.ServerOption
+		wantType string
+	}{
+		{"as the service", nil, "image/jpeg"},
+		{"tidy", []wxacodetest.ServerOption{wxacodetest.WithTidyContentTypes()}, "image/png"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, client := newFake(t, tc.opts...)
+			img, err := client.GetUnlimited(context.Background(), wxacode.Request{Scene: "a=1", IsHyaline: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := wxacode.ImageExt(img); got != ".png" {
+				t.Errorf("ImageExt = %q, want .png", got)
+			}
+			if code, err := wxacodetest.ReadCode(img); err != nil || code.Scene != "a=1" {
+				t.Errorf("ReadCode = %+v, %v", code, err)
+			}
+			resp, err := http.Post(srv.URL+"/wxa/getwxacodeunlimit?access_token="+srv.Token(), "application/json", strings.NewReader(`{"scene":"b","is_hyaline":true}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Get("Content-Type"); got != tc.wantType {
+				t.Errorf("Content-Type = %q, want %q", got, tc.wantType)
+			}
+		})
 	}
 }

@@ -87,6 +87,7 @@ type config struct {
 	expiresIn       time.Duration
 	latency         time.Duration
 	errContentType  string
+	tidyPNG         bool // PNG bodies under image/png
 	acceptNoToken   bool
 	cloudbaseTokens bool
 	failEvery       int
@@ -171,6 +172,14 @@ func WithOpenAPIService() ServerOption {
 // instead of access_token. The fake's own tokens (Token) are valid there.
 func WithCloudbaseTokens() ServerOption {
 	return func(c *config) { c.cloudbaseTokens = true }
+}
+
+// WithTidyContentTypes sends transparent (is_hyaline) codes under
+// Content-Type "image/png". By default the fake does what the service
+// does: a PNG body under "image/jpeg", so that a client that trusts the
+// header names the file wrongly in tests too.
+func WithTidyContentTypes() ServerOption {
+	return func(c *config) { c.tidyPNG = true }
 }
 
 // WithTextPlainErrors sends JSON errors with Content-Type "text/plain", as

@@ -253,7 +253,7 @@ func TestUnlimitedRules(t *testing.T) {
 		{"no scene", good, `{"page":"pages/index/index"}`, 40169},
 		{"scene not a string", good, `{"scene":42}`, 40169},
 		{"body not json", good, `scene=a`, 47001},
-		{"body empty", good, ``, 47001},
+		{"body empty", good, ``, 44002},
 		{"is_hyaline as a number", good, `{"scene":"a","is_hyaline":1}`, 47001},
 		{"check_path as a number", good, `{"scene":"a","check_path":0}`, 47001},
 		{"leading slash", good, `{"scene":"a","page":"/pages/index/index"}`, 41030},
@@ -373,7 +373,8 @@ func TestImages(t *testing.T) {
 		{"default jpeg", `{"scene":"a=1"}`, "image/jpeg", "jpeg", 430, Color{0, 0, 0}, false},
 		{"width and colour", `{"scene":"a=2","width":280,"line_color":{"r":200,"g":30,"b":40}}`, "image/jpeg", "jpeg", 280, Color{200, 30, 40}, false},
 		{"auto colour", `{"scene":"a=3","auto_color":true,"line_color":{"r":200,"g":0,"b":0}}`, "image/jpeg", "jpeg", 430, autoColor(), false},
-		{"transparent png", `{"scene":"a=4","is_hyaline":true,"width":1280,"line_color":{"r":0,"g":0,"b":255}}`, "image/png", "png", 1280, Color{0, 0, 255}, true},
+		// the service sends its PNG under image/jpeg: the format is in the bytes
+		{"transparent png", `{"scene":"a=4","is_hyaline":true,"width":1280,"line_color":{"r":0,"g":0,"b":255}}`, "image/jpeg", "png", 1280, Color{0, 0, 255}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -49,6 +49,8 @@ func errMessage(code int) string {
 		return "reach max api daily quota limit"
 	case 45011:
 		return "api minute-quota reach limit  mustslower  retry next minute"
+	case 44002:
+		return "empty post data"
 	case 47001:
 		return "data format error"
 	case 48001:
@@ -112,6 +114,9 @@ func (s *Server) handleUnlimited(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	img, contentType := s.images.render(&rec)
+	if !s.cfg.tidyPNG {
+		contentType = "image/jpeg" // what the service sends, PNG or not
+	}
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(img)))
 	_, _ = w.Write(img)
@@ -164,6 +169,9 @@ func (s *Server) admitLocked(token string) int {
 // answers 40097. It returns the first errcode, having recorded every field
 // it could read.
 func decodeBody(body []byte, rec *Request) int {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return 44002 // empty post data
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {

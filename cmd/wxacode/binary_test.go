@@ -102,3 +102,28 @@ func dirNames(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+// TestTransparentFormatFromBytes: the fake, as the service, sends a
+// transparent code's PNG under Content-Type image/jpeg; the command names
+// and checks it by its bytes.
+func TestTransparentFormatFromBytes(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "scenes.txt")
+	if err := os.WriteFile(in, []byte("id=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "codes")
+	r := runBinary(t, nil, "", "batch", "-fake", "-transparent", "-in", in, "-out", out)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	pngs, _ := filepath.Glob(filepath.Join(out, "*.png"))
+	jpgs, _ := filepath.Glob(filepath.Join(out, "*.jpg"))
+	if len(pngs) != 1 || len(jpgs) != 0 {
+		t.Fatalf("files %v %v, want one .png", pngs, jpgs)
+	}
+	b, err := os.ReadFile(pngs[0])
+	if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Errorf("%s is not a PNG (%v)", pngs[0], err)
+	}
+}
