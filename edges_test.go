@@ -271,3 +271,7 @@ func TestCloudbaseHalfWrittenFile(t *testing.T) {
 		t.Errorf("Token once written = %q, %v; want the new token", tok, err)
 	}
 }
+
+// The token sources that name their parameter do it through the exported
+// interface, so a source of one's own can too.
+var _ TokenParamNamer = (*CloudbaseTokenSource)(nil)

@@ -33,10 +33,13 @@ type staticToken string
 
 func (s staticToken) Token(context.Context) (string, error) { return string(s), nil }
 
-// tokenParamNamer is implemented by a TokenSource whose tokens go in a query
-// parameter other than access_token (CloudbaseTokenSource); NewClient then
-// uses that name. "" sends no token at all (Cloud Run's open-API service
-// adds one).
-type tokenParamNamer interface {
+// TokenParamNamer is an optional interface of a TokenSource, as
+// http.Flusher is of a ResponseWriter: a source whose tokens go in a query
+// parameter other than access_token (CloudbaseTokenSource sends
+// cloudbase_access_token; a third party's source may name its own)
+// implements it, and NewClient then uses that name, and redacts that
+// parameter's values from errors too. "" sends no token at all (Cloud
+// Run's open-API service adds one).
+type TokenParamNamer interface {
 	TokenParamName() string
 }

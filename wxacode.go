@@ -70,7 +70,7 @@ func NewClient(ts TokenSource, opts ...Option) *Client {
 	}
 	c.ts = ts
 	c.invalidator, _ = ts.(TokenInvalidator)
-	if n, ok := ts.(tokenParamNamer); ok {
+	if n, ok := ts.(TokenParamNamer); ok {
 		c.tokenParam = n.TokenParamName()
 	}
 	if h, ok := ts.(interface{ credentials() []string }); ok {
