@@ -17,27 +17,20 @@ import (
 	"github.com/go-wxacode/wxacode/wxacodetest"
 )
 
-// keepingCache embeds *MemoryCache for its Put bookkeeping but answers Get
-// from a map of the very slices it was given: the client must copy what
-// this Get returns, whatever methods the embedded cache promotes.
+// keepingCache embeds *MemoryCache but answers from a sharingCache, which
+// hands out the very slices it keeps: the client must copy what this Get
+// returns, whatever methods the embedded cache promotes.
 type keepingCache struct {
 	*MemoryCache
-	mu sync.Mutex
-	m  map[string][]byte
+	keep *sharingCache
 }
 
-func (k *keepingCache) Get(_ context.Context, key string) ([]byte, bool, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	img, ok := k.m[key]
-	return img, ok, nil
+func (k *keepingCache) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	return k.keep.Get(ctx, key)
 }
 
 func (k *keepingCache) Put(ctx context.Context, key string, img []byte) error {
-	k.mu.Lock()
-	k.m[key] = img
-	k.mu.Unlock()
-	return k.MemoryCache.Put(ctx, key, img)
+	return k.keep.Put(ctx, key, img)
 }
 
 // TestEmbeddedCacheIsCopied: a user's Cache that embeds *MemoryCache and
@@ -45,7 +38,7 @@ func (k *keepingCache) Put(ctx context.Context, key string, img []byte) error {
 func TestEmbeddedCacheIsCopied(t *testing.T) {
 	srv := wxacodetest.NewServer()
 	t.Cleanup(srv.Close)
-	cache := &keepingCache{MemoryCache: NewMemoryCache(1 << 20), m: map[string][]byte{}}
+	cache := &keepingCache{MemoryCache: NewMemoryCache(1 << 20), keep: &sharingCache{m: map[string][]byte{}}}
 	c := NewClient(StaticToken(srv.Token()), WithBaseURL(srv.URL), WithCache(cache))
 	ctx := context.Background()
 	first, err := c.GetUnlimited(ctx, Request{Scene: "id=1"})
