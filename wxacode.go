@@ -2,27 +2,34 @@
 // (POST /wxa/getwxacodeunlimit), which mints mini program codes without a
 // limit on their number.
 //
-// A Client validates each Request locally against the documented rules,
-// gets an access_token from a TokenSource, sends the JSON body and returns
-// the image bytes, or a typed error:
-//   - *ValidationError: the request breaks a documented rule; nothing was
+// A [Client] validates each [Request] locally against the documented
+// rules, gets an access_token from a [TokenSource], sends the JSON body and
+// returns the image bytes, or a typed error:
+//   - [*ValidationError]: the request breaks a documented rule; nothing was
 //     sent;
-//   - *APIError: the service answered {"errcode":…,"errmsg":…}; its Hint
-//     says how to fix the codes users meet most;
-//   - *ResponseError: the answer was neither an image nor a JSON error;
-//   - *TokenError: the TokenSource failed (not retried: a source retries
+//   - [*APIError]: the service answered {"errcode":…,"errmsg":…}; its
+//     [APIError.Hint] says how to fix the codes users meet most;
+//   - [*ResponseError]: the answer was neither an image nor a JSON error;
+//   - [*TokenError]: the TokenSource failed (not retried: a source retries
 //     its own requests);
-//   - *LimiterError: the Limiter failed with an error not the context's
-//     (nothing was sent);
-//   - otherwise a transport error (a *url.Error whose URL has its
+//   - [*LimiterError]: the [Limiter] failed with an error not the
+//     context's (nothing was sent);
+//   - otherwise a transport error (a [*url.Error] whose URL has its
 //     credentials redacted), or the context's error.
 //
 // No error, field of an error or log record ever holds an access_token or
 // an AppSecret, and no redirect is ever followed.
 //
-// The service answers JPEG by default and PNG when IsHyaline is set: treat
-// the bytes as an image of any type and look at them (ImageExt,
-// http.DetectContentType) rather than assume PNG.
+// The seams are small interfaces: [TokenSource] (with the optional
+// [TokenInvalidator] and [TokenParamNamer]), [Cache] (with the optional
+// [CacheReleaser]) and [Limiter]. A nil one, or one holding a nil pointer,
+// is none: no cache, no limit, and a Client without a token source fails
+// every call.
+//
+// The service answers JPEG by default and PNG when IsHyaline is set (under
+// Content-Type image/jpeg all the same): treat the bytes as an image of
+// any type and look at them ([ImageExt], [net/http.DetectContentType])
+// rather than trust the header.
 package wxacode
 
 import (

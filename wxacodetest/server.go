@@ -49,33 +49,38 @@ type issued struct {
 // (with the API's defaults filled in for the ones not sent), the token it
 // carried, and how the fake answered.
 type Request struct {
-	Scene      string
-	Page       string
-	CheckPath  bool   // true unless the body sent check_path:false
-	EnvVersion string // "release" unless sent
-	Width      int    // 430 unless sent
-	AutoColor  bool
-	LineColor  Color
-	IsHyaline  bool
+	Scene      string `json:"scene"`
+	Page       string `json:"page"`
+	CheckPath  bool   `json:"check_path"`  // true unless the body sent check_path:false
+	EnvVersion string `json:"env_version"` // "release" unless sent
+	Width      int    `json:"width"`       // 430 unless sent
+	AutoColor  bool   `json:"auto_color"`
+	LineColor  Color  `json:"line_color"`
+	IsHyaline  bool   `json:"is_hyaline"`
 
 	// Fields lists the JSON fields the body sent, in the order sent.
-	Fields []string
+	Fields []string `json:"fields"`
 	// Token is the access_token query parameter ("" when absent), or
 	// cloudbase_access_token with WithCloudbaseTokens.
-	Token string
+	Token string `json:"token,omitempty"`
 	// FromAppID is the from_appid query parameter (Cloud Run resource
 	// reuse), "" when absent.
-	FromAppID string
+	FromAppID string `json:"from_appid,omitempty"`
 	// Query is the whole query string as received.
-	Query string
+	Query string `json:"query,omitempty"`
 	// Time is the fake's clock when the call arrived.
-	Time time.Time
+	Time time.Time `json:"time"`
 	// ErrCode is the errcode answered, 0 for an image.
-	ErrCode int
+	ErrCode int `json:"errcode"`
 }
 
-// Color is an RGB colour as decoded from line_color.
-type Color struct{ R, G, B uint8 }
+// Color is an RGB colour as decoded from line_color, encoded as the API
+// writes it ({"r":0,"g":0,"b":0}).
+type Color struct {
+	R uint8 `json:"r"`
+	G uint8 `json:"g"`
+	B uint8 `json:"b"`
+}
 
 // ServerOption configures a Server.
 type ServerOption func(*config)

@@ -270,34 +270,11 @@ func (c *fakeControl) failNext(w http.ResponseWriter, r *http.Request) {
 	ctlOK(w)
 }
 
-// fakeRequest is a recorded call as the control endpoint shows it.
-type fakeRequest struct {
-	Scene      string    `json:"scene"`
-	Page       string    `json:"page"`
-	CheckPath  bool      `json:"check_path"`
-	EnvVersion string    `json:"env_version"`
-	Width      int       `json:"width"`
-	AutoColor  bool      `json:"auto_color"`
-	LineColor  fakeColor `json:"line_color"`
-	IsHyaline  bool      `json:"is_hyaline"`
-	ErrCode    int       `json:"errcode"`
-	Time       string    `json:"time"` // RFC 3339, with nanoseconds
-}
-
-type fakeColor struct {
-	R uint8 `json:"r"`
-	G uint8 `json:"g"`
-	B uint8 `json:"b"`
-}
-
 func (c *fakeControl) requests(w http.ResponseWriter, r *http.Request) {
-	out := []fakeRequest{} // [] rather than null when there are none
+	out := []wxacodetest.Request{} // [] rather than null when there are none
 	for _, q := range c.srv.Requests() {
-		out = append(out, fakeRequest{
-			Scene: q.Scene, Page: q.Page, CheckPath: q.CheckPath, EnvVersion: q.EnvVersion, Width: q.Width,
-			AutoColor: q.AutoColor, LineColor: fakeColor{q.LineColor.R, q.LineColor.G, q.LineColor.B},
-			IsHyaline: q.IsHyaline, ErrCode: q.ErrCode, Time: q.Time.Format(time.RFC3339Nano),
-		})
+		q.Token, q.Query = "", "" // the control endpoint shows what was asked, not with what
+		out = append(out, q)
 	}
 	ctlJSON(w, http.StatusOK, out)
 }
