@@ -166,8 +166,12 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 	if now := time.Now(); now.Sub(l.reported) >= fleetReport {
 		id, l.reported = l.id, now
 	}
+	floor := int64(0) // the quota's tat after the fleet's last turn heard of
+	if l.schedEnd > 0 {
+		floor = l.schedEnd + l.offset
+	}
 	l.mu.Unlock()
-	args := append([]any{l.interval, l.offset, len(horizons), id, fleetMemory.Microseconds(), lead}, horizons...)
+	args := append([]any{l.interval, l.offset, len(horizons), id, fleetMemory.Microseconds(), lead, floor}, horizons...)
 	v, tm, err := l.reserveS.runTimed(ctx, l.guard, l.rdb, []string{l.key}, args...)
 	var r reservation
 	if err == nil {

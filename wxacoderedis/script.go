@@ -28,7 +28,10 @@ import (
 // most once a second), memory (µs after which an unseen Limiter drops out),
 // lead (µs: no turn sooner than now + lead; the caller's last round trip,
 // since a turn due before the answer arrives would go late, bunched with
-// the next), then k horizons (µs; negative: none), earliest first: the
+// the next), floor (µs: tat is at least this: the end of the fleet's turns
+// as this Limiter last heard it, so that a Redis that lost its state, by a
+// restart or a failover, does not hand out again turns the replicas still
+// hold), then k horizons (µs; negative: none), earliest first: the
 // i-th caller takes the next turn if it comes within its horizon, else it
 // gets none and the turn goes to the next caller, so that no turn is spent
 // on a caller who could not use it.
@@ -55,9 +58,11 @@ if type(stored) == 'table' and stored.err then -- another type: an older version
 end
 local tat = tonumber(stored or 0)
 if tat < now + lead then tat = now + lead end
+local floor = tonumber(ARGV[7])
+if tat < floor then tat = floor end
 local got, ats = 0, {}
 for i = 1, want do
-  local h = tonumber(ARGV[6 + i])
+  local h = tonumber(ARGV[7 + i])
   local at = tat + interval - offset
   if h < 0 or at <= now + h then
     tat = tat + interval
