@@ -2,6 +2,7 @@ package wxacoderedis
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-wxacode/wxacode"
@@ -23,6 +24,10 @@ type shareEpoch struct {
 	ctx   context.Context // ends with the epoch
 	end   context.CancelFunc
 	timer *time.Timer // ends the epoch after the grace, once Redis answers
+	// granted counts the turns taken alone and not yet charged to Redis
+	// (see Limiter.ask): Redis never heard of them.
+	granted   atomic.Int64
+	perPeriod int64 // the local limit's turns a period, the most one period holds
 }
 
 // epoch returns the epoch in force, if any.
@@ -48,7 +53,8 @@ func (l *Limiter) fellBackLocked() {
 		}
 		return
 	}
-	ep := &shareEpoch{local: l.fallbackLimiter()}
+	ep := &shareEpoch{}
+	ep.local, ep.perPeriod = l.fallbackLimiter()
 	if l.schedEnd > 0 {
 		ep.after = l.clock.local(l.schedEnd)
 	}
@@ -59,14 +65,16 @@ func (l *Limiter) fellBackLocked() {
 // fallbackLimiter builds the local limiter of an epoch: WithFallback's, or
 // this process's share of n, n divided by the Limiters that Redis last
 // said share the quota (this one alone if it never reached Redis).
-func (l *Limiter) fallbackLimiter() wxacode.Limiter {
+func (l *Limiter) fallbackLimiter() (wxacode.Limiter, int64) {
 	if l.policy.set {
 		if l.policy.n <= 0 || l.policy.period <= 0 {
-			return nil
+			return nil, 0
 		}
-		return wxacode.NewRateLimiter(l.policy.n, l.policy.period)
+		perPeriod := int64(float64(l.policy.n) * float64(l.period) / float64(l.policy.period))
+		return wxacode.NewRateLimiter(l.policy.n, l.policy.period), perPeriod + 1
 	}
-	return wxacode.NewRateLimiter(max(1, l.n/max(1, l.fleet)), l.period)
+	share := max(1, l.n/max(1, l.fleet))
+	return wxacode.NewRateLimiter(share, l.period), int64(share) + 1
 }
 
 // recoveredLocked is called when Redis granted turns: an epoch in force
@@ -112,6 +120,7 @@ func (ep *shareEpoch) wait(ctx context.Context, g *guard) (bool, error) {
 	if err := sleep(lctx, time.Until(ep.after)); err == nil {
 		err = ep.local.Wait(lctx)
 		if err == nil {
+			ep.granted.Add(1)
 			return true, nil
 		}
 	}

@@ -170,14 +170,26 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 	if l.schedEnd > 0 {
 		floor = l.schedEnd + l.offset
 	}
+	// The call that finds Redis back (the probe) charges the turns this
+	// process granted alone in the last period: the replicas that had not
+	// noticed the outage would otherwise be given them again. One period
+	// holds at most perPeriod of them.
+	var debtor *shareEpoch
+	var owed int64
+	if ep := l.share; u.probe && ep != nil && ep.local != nil {
+		debtor, owed = ep, min(ep.granted.Load(), ep.perPeriod)
+	}
 	l.mu.Unlock()
-	args := append([]any{l.interval, l.offset, len(horizons), id, fleetMemory.Microseconds(), lead, floor}, horizons...)
+	args := append([]any{l.interval, l.offset, len(horizons), id, fleetMemory.Microseconds(), lead, floor, owed * l.interval}, horizons...)
 	v, tm, err := l.reserveS.runTimed(ctx, l.guard, l.rdb, []string{l.key}, args...)
 	var r reservation
 	if err == nil {
 		r, err = parseReservation(v)
 	}
 	l.guard.report(ctx, u, err)
+	if err == nil && debtor != nil {
+		debtor.granted.Store(0) // charged (those granted meanwhile are Redis's too: the grace takes both)
+	}
 	if err == nil {
 		l.mu.Lock()
 		if r.fleet >= 0 {

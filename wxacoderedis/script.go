@@ -31,7 +31,9 @@ import (
 // the next), floor (µs: tat is at least this: the end of the fleet's turns
 // as this Limiter last heard it, so that a Redis that lost its state, by a
 // restart or a failover, does not hand out again turns the replicas still
-// hold), then k horizons (µs; negative: none), earliest first: the
+// hold), debt (µs: turns this Limiter granted alone while Redis was out,
+// which the quota must count, sent by the call that finds Redis back), then
+// k horizons (µs; negative: none), earliest first: the
 // i-th caller takes the next turn if it comes within its horizon, else it
 // gets none and the turn goes to the next caller, so that no turn is spent
 // on a caller who could not use it.
@@ -60,9 +62,10 @@ local tat = tonumber(stored or 0)
 if tat < now + lead then tat = now + lead end
 local floor = tonumber(ARGV[7])
 if tat < floor then tat = floor end
+tat = tat + tonumber(ARGV[8])
 local got, ats = 0, {}
 for i = 1, want do
-  local h = tonumber(ARGV[7 + i])
+  local h = tonumber(ARGV[8 + i])
   local at = tat + interval - offset
   if h < 0 or at <= now + h then
     tat = tat + interval
