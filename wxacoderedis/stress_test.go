@@ -299,7 +299,11 @@ func TestStressFullRedis(t *testing.T) {
 	fillRedis(t, rs.addr)
 	run := runFleet(t, repeat(rs.addr, 4), true, nil)
 	wantWorst(t, run, stressN+stressBurst)
-	if strings.Contains(run.logs(), "not answering") {
+	// The limiter never falls back for a full Redis. (The cache's 250 ms
+	// bound may pass on a machine starved by the race detector and busy
+	// loops, a pause of the cache alone; that OOM is no outage for the
+	// cache is TestCacheReadsWhenRedisIsFull's.)
+	if strings.Contains(run.logs(), "Redis is not answering; the limiter") {
 		t.Errorf("a full Redis was taken for a dead one:\n%s", run.logs())
 	}
 }
