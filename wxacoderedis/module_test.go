@@ -10,6 +10,9 @@ import (
 	"testing"
 )
 
+// coreModule is the path of the wxacode module.
+const coreModule = "github.com/go-wxacode/wxacode"
+
 // TestPublishable: the module imports no internal package of the core
 // (another module's internals may change under it), and its go.mod
 // requires a released version of the core, not a pseudo-version that only
@@ -26,7 +29,7 @@ func TestPublishable(t *testing.T) {
 		}
 		for _, imp := range parsed.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
-			if strings.HasPrefix(path, "github.com/go-wxacode/wxacode/internal") {
+			if strings.HasPrefix(path, coreModule+"/internal/") {
 				t.Errorf("%s imports %s", f, path)
 			}
 		}
@@ -37,7 +40,7 @@ func TestPublishable(t *testing.T) {
 	}
 	for _, line := range strings.Split(string(mod), "\n") {
 		fields := strings.Fields(line)
-		if len(fields) == 2 && fields[0] == "github.com/go-wxacode/wxacode" {
+		if len(fields) == 2 && fields[0] == coreModule {
 			if v := fields[1]; !strings.HasPrefix(v, "v") || strings.Count(v, "-") > 0 {
 				t.Errorf("go.mod requires the core at %s, want a released version", v)
 			}
