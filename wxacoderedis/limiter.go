@@ -196,6 +196,13 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 			l.fleet = int(r.fleet)
 		}
 		l.clock.sample(tm.sent, tm.received, r.now)
+		if r.lost {
+			// Redis restarted empty: the other replicas may be pacing
+			// themselves alone still, and Redis knows nothing of it. Keep to
+			// this process's share too, for the grace, as after an outage.
+			l.fellBackLocked()
+			l.recoveredLocked()
+		}
 		l.schedEnd = max(l.schedEnd, r.tat-l.offset)
 		l.lastRTT = tm.received.Sub(tm.sent)
 		l.mu.Unlock()
@@ -444,13 +451,14 @@ func (l *Limiter) reserveFor(ctx context.Context, batch []*turn) {
 type reservation struct {
 	got, fleet, tat, now int64
 	ats                  []int64 // each caller's turn, µs on Redis's clock; 0: none
+	lost                 bool    // Redis had lost the quota's state
 }
 
 // parseReservation reads reserveLua's answer.
 func parseReservation(v any) (reservation, error) {
 	bad := errors.New("wxacoderedis: unexpected answer of the quota script")
 	vals, _ := v.([]any)
-	if len(vals) != 5 {
+	if len(vals) != 6 {
 		return reservation{}, bad
 	}
 	got, ok1 := vals[0].(int64)
@@ -458,10 +466,11 @@ func parseReservation(v any) (reservation, error) {
 	tat, ok3 := vals[2].(int64)
 	now, ok4 := vals[3].(int64)
 	atsV, ok5 := vals[4].([]any)
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
+	lost, ok6 := vals[5].(int64)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
 		return reservation{}, bad
 	}
-	r := reservation{got: got, fleet: fleet, tat: tat, now: now, ats: make([]int64, len(atsV))}
+	r := reservation{got: got, fleet: fleet, tat: tat, now: now, ats: make([]int64, len(atsV)), lost: lost == 1}
 	for i, a := range atsV {
 		at, ok := a.(int64)
 		if !ok {

@@ -41,8 +41,10 @@ import (
 // It returns the turns taken, the number of Limiters seen (-1 without an
 // ID), "tat" after
 // the turns (which identifies the last of them for giveBackLua), Redis's
-// clock (µs, by which each Limiter maps Redis's times to its own), and
-// for each caller the time of its turn (µs) or 0 for none.
+// clock (µs, by which each Limiter maps Redis's times to its own), for
+// each caller the time of its turn (µs) or 0 for none, and 1 when Redis
+// lost the quota's state (its key is gone while the caller knows of turns
+// still to come).
 //
 // allow-oom: the quota must be written even when codes fill Redis under
 // noeviction; a plain script's write would be refused (Redis 7.0 or
@@ -59,6 +61,9 @@ if type(stored) == 'table' and stored.err then -- another type: an older version
   stored = false
 end
 local tat = tonumber(stored or 0)
+-- the quota's key outlives its last turn: missing while a caller knows of
+-- turns still to come, Redis lost it (a restart, a failover, a flush)
+local lost = (not stored) and tonumber(ARGV[7]) > now and 1 or 0
 if tat < now + lead then tat = now + lead end
 local floor = tonumber(ARGV[7])
 if tat < floor then tat = floor end
@@ -93,7 +98,7 @@ if ARGV[4] ~= '' then
   end
 end
 redis.call('PEXPIRE', key, math.floor(math.max(tat - now, memory) / 1000) + 1000)
-return {got, fleet, tat, now, ats}
+return {got, fleet, tat, now, ats, lost}
 `
 
 // giveBackLua gives turns back to the quota when they are the last ones
