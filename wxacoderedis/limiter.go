@@ -449,9 +449,9 @@ func (l *Limiter) reserveFor(ctx context.Context, batch []*turn) {
 
 // reservation is reserveLua's answer.
 type reservation struct {
-	got, fleet, tat, now int64
-	ats                  []int64 // each caller's turn, µs on Redis's clock; 0: none
-	lost                 bool    // Redis had lost the quota's state
+	fleet, tat, now int64
+	ats             []int64 // each caller's turn, µs on Redis's clock; 0: none (the turns taken are the others)
+	lost            bool    // Redis had lost the quota's state
 }
 
 // parseReservation reads reserveLua's answer.
@@ -461,7 +461,7 @@ func parseReservation(v any) (reservation, error) {
 	if len(vals) != 6 {
 		return reservation{}, bad
 	}
-	got, ok1 := vals[0].(int64)
+	_, ok1 := vals[0].(int64) // the turns taken: ats says which
 	fleet, ok2 := vals[1].(int64)
 	tat, ok3 := vals[2].(int64)
 	now, ok4 := vals[3].(int64)
@@ -470,7 +470,7 @@ func parseReservation(v any) (reservation, error) {
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
 		return reservation{}, bad
 	}
-	r := reservation{got: got, fleet: fleet, tat: tat, now: now, ats: make([]int64, len(atsV)), lost: lost == 1}
+	r := reservation{fleet: fleet, tat: tat, now: now, ats: make([]int64, len(atsV)), lost: lost == 1}
 	for i, a := range atsV {
 		at, ok := a.(int64)
 		if !ok {
