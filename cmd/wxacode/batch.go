@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-wxacode/wxacode"
@@ -139,7 +140,8 @@ func (a *app) batch(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stderr, "%s: warning: -rate %s is %.0f calls a minute, above the API's %d: the service will answer 45009 to the excess, and the run will pause for it\n", cmd, *rateFlag, perMinute, apiPerMinute)
 	}
 	// Credentials before anything touches the disk.
-	client, cleanup, err := a.client(&f, wxacode.WithRateLimit(rate, per))
+	var calls atomic.Int64
+	client, cleanup, err := a.client(&f, &calls, wxacode.WithRateLimit(rate, per))
 	if err != nil {
 		return a.usageError(cmd, err)
 	}
@@ -171,7 +173,8 @@ func (a *app) batch(ctx context.Context, args []string) int {
 	// The input is planned as it is read, so that memory follows the plan
 	// (a few hundred bytes a row), never the file; nothing is sent before
 	// all of it is read.
-	pl := newPlanner(&f, *out, *force, probe(*out), man)
+	origin := a.origin(&f)
+	pl := newPlanner(&f, *out, *force, probe(*out), man, origin)
 	ignored, err := readOpenRows(ctx, inFile, inName, pl.add)
 	if ctx.Err() != nil {
 		fmt.Fprintf(a.stderr, "%s: interrupted while reading the input; nothing was sent\n", cmd)
@@ -189,7 +192,8 @@ func (a *app) batch(ctx context.Context, args []string) int {
 	start := time.Now()
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	r := &batchRun{app: a, client: client, flags: &f, dir: *out, man: man, plan: &plan, total: len(plan.jobs), stop: stopRun, halted: make(chan struct{})}
+	r := &batchRun{app: a, client: client, flags: &f, dir: *out, man: man, plan: &plan, total: len(plan.jobs), stop: stopRun, halted: make(chan struct{}),
+		origin: origin, static: a.staticToken(&f), calls: &calls}
 	r.gate = quotaGate{first: orDefault(a.quotaBackoff, firstQuotaPause), giveUp: orDefault(a.quotaGiveUp, quotaGiveUp)}
 	r.fails = plan.fails
 	r.failed = len(plan.fails)
@@ -207,9 +211,13 @@ func (a *app) batch(ctx context.Context, args []string) int {
 
 	elapsed := time.Since(start)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d scenes: %d minted, %d already present", cmd, plan.rows, r.written, plan.present)
-	if plan.trusted > 0 {
-		fmt.Fprintf(&b, " (%d without a record of their request, trusted)", plan.trusted)
+	fmt.Fprintf(&b, "%s: %s: %d minted", cmd, plural(plan.rows, "scene"), r.minted)
+	if r.copied > 0 {
+		fmt.Fprintf(&b, ", %d copied", r.copied)
+	}
+	fmt.Fprintf(&b, ", %d already present", plan.present)
+	if plan.unrecorded > 0 {
+		fmt.Fprintf(&b, " (%s without a record of their request, not trusted)", plural(plan.unrecorded, "image"))
 	}
 	if plan.duplicates > 0 {
 		fmt.Fprintf(&b, ", %d duplicates", plan.duplicates)
@@ -218,7 +226,7 @@ func (a *app) batch(ctx context.Context, args []string) int {
 	if r.failed > 0 && !r.haltIsDir {
 		fmt.Fprintf(&b, " (see %s)", filepath.Join(*out, failuresFile))
 	}
-	fmt.Fprintf(&b, ", %d calls, in %s (%.1f/s)", r.calls, elapsed.Round(time.Millisecond), float64(r.written)/max(elapsed.Seconds(), 1e-9))
+	fmt.Fprintf(&b, ", %s, in %s (%.1f/s)", plural(int(r.calls.Load()), "call"), elapsed.Round(time.Millisecond), float64(r.minted+r.copied)/max(elapsed.Seconds(), 1e-9))
 	left := len(plan.jobs) - r.settled
 	switch {
 	case r.haltErr != nil:
@@ -227,7 +235,11 @@ func (a *app) batch(ctx context.Context, args []string) int {
 		return exitFailed
 	case r.gate.isExhausted():
 		fmt.Fprintln(a.stderr, b.String())
-		fmt.Fprintf(a.stderr, "%s: quota exhausted: %d scenes left; run the same command later\n", cmd, left)
+		if code, _, _ := r.gate.paused(); code == wxacode.CodeSystemBusy {
+			fmt.Fprintf(a.stderr, "%s: the token endpoint stayed busy (-1): %s left; run the same command later\n", cmd, plural(left, "scene"))
+		} else {
+			fmt.Fprintf(a.stderr, "%s: quota exhausted: %d scenes left; run the same command later\n", cmd, left)
+		}
 		a.printHints(r.fails)
 		return exitFailed
 	case ctx.Err() != nil && left > 0:
@@ -259,6 +271,14 @@ func keepMemoryNearPlan(concurrency int) {
 	runtime.ReadMemStats(&ms)
 	inUse := int64(ms.Sys - ms.HeapReleased)
 	debug.SetMemoryLimit(inUse + 16<<20 + int64(concurrency)*128<<10)
+}
+
+// plural returns "1 scene", "2 scenes".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // dirError says that dir stopped taking files, and what to do.
@@ -299,8 +319,9 @@ func orDefault(v, def time.Duration) time.Duration {
 
 // fatalAPIError reports whether err is one that no scene can pass: the
 // credentials or the account are wrong, so every further call would fail
-// the same way.
-func fatalAPIError(err error) (*wxacode.APIError, bool) {
+// the same way. A refused or expired token is such an error when it is
+// WECHAT_ACCESS_TOKEN's (static): the command cannot renew it.
+func fatalAPIError(err error, static bool) (*wxacode.APIError, bool) {
 	var apiErr *wxacode.APIError
 	if !errors.As(err, &apiErr) {
 		return nil, false
@@ -314,6 +335,9 @@ func fatalAPIError(err error) (*wxacode.APIError, bool) {
 	}
 	switch apiErr.Code {
 	case wxacode.CodeUnauthorized, wxacode.CodeAccessTokenMissing, wxacode.CodeIPNotWhitelisted:
+		return apiErr, true
+	}
+	if static && refusesToken(apiErr.Code) {
 		return apiErr, true
 	}
 	return nil, false
@@ -341,6 +365,9 @@ type batchRun struct {
 	total  int
 	gate   quotaGate
 	stop   func() // ends the run (quota exhausted)
+	origin short  // the API and account, for the records
+	static bool   // the token is WECHAT_ACCESS_TOKEN's
+	calls  *atomic.Int64
 
 	halted    chan struct{} // closed by halt: send nothing more
 	haltOnce  sync.Once
@@ -348,8 +375,8 @@ type batchRun struct {
 	haltIsDir bool
 
 	mu      sync.Mutex // guards the counts and fails
-	written int        // images written
-	calls   int        // codes minted by the API
+	minted  int        // images written from a call to the API
+	copied  int        // images written from another name's code
 	failed  int
 	fails   []failure
 	settled int
@@ -433,9 +460,9 @@ func (r *batchRun) mint(ctx context.Context, j int32) {
 			r.save(j, img, true)
 			return
 		}
-		if apiErr, fatal := fatalAPIError(err); fatal {
+		if apiErr, fatal := fatalAPIError(err, r.static); fatal {
 			msg := strings.TrimPrefix(err.Error(), "wxacode: ")
-			if h := hint(apiErr); h != "" && !strings.Contains(msg, h) {
+			if h := hint(apiErr, r.static); h != "" && !strings.Contains(msg, h) {
 				msg += " (" + h + ")"
 			}
 			r.halt(&haltError{err: errors.New(msg)})
@@ -446,18 +473,18 @@ func (r *batchRun) mint(ctx context.Context, j int32) {
 		}
 		var apiErr *wxacode.APIError
 		isAPI := errors.As(err, &apiErr)
-		if isAPI && (apiErr.Code == wxacode.CodeDailyQuotaExceeded || apiErr.Code == wxacode.CodeMinuteQuotaExceeded) {
+		if isAPI && pausesRun(err, apiErr.Code) {
 			d, started, exhausted := r.gate.trip(apiErr.Code)
 			if exhausted {
 				r.stop()
 			} else if started && !r.app.terminal {
-				fmt.Fprintf(r.app.stderr, "wxacode batch: paused for quota (%d): resuming in %s\n", apiErr.Code, d.Round(time.Second))
+				fmt.Fprintf(r.app.stderr, "wxacode batch: paused for %s: resuming in %s\n", pauseReason(apiErr.Code), d.Round(time.Second))
 			}
 			continue
 		}
 		fl := failure{errmsg: strings.TrimPrefix(err.Error(), "wxacode: ")}
 		if isAPI {
-			fl.errcode, fl.errmsg, fl.hint = strconv.Itoa(apiErr.Code), apiErr.Message, hint(apiErr)
+			fl.errcode, fl.errmsg, fl.hint = strconv.Itoa(apiErr.Code), apiErr.Message, hint(apiErr, r.static)
 		}
 		r.settle(j, 0, false, &fl)
 		return
@@ -477,6 +504,11 @@ func (r *batchRun) save(j int32, img []byte, minted bool) {
 		}
 		base := rw.base()
 		name := base + ext
+		// The old record goes first: a crash after the rename must not
+		// leave it standing for the new image.
+		if werr = r.man.replacing(name); werr != nil {
+			return
+		}
 		if werr = writeAtomic(r.dir, name, img); werr != nil {
 			return
 		}
@@ -488,7 +520,7 @@ func (r *batchRun) save(j int32, img []byte, minted bool) {
 			}
 		}
 		written++
-		werr = r.man.record(name, key)
+		werr = r.man.record(name, record{key: key, origin: r.origin, scene: shortOf(rw.scene)})
 	})
 	if werr != nil {
 		r.halt(dirError(r.dir, werr))
@@ -500,10 +532,11 @@ func (r *batchRun) save(j int32, img []byte, minted bool) {
 // each of its rows.
 func (r *batchRun) settle(j int32, written int, minted bool, f *failure) {
 	r.mu.Lock()
-	r.written += written
-	if minted {
-		r.calls++
+	if minted && written > 0 {
+		r.minted++
+		written--
 	}
+	r.copied += written
 	if f != nil {
 		r.plan.rowsOf(j, func(rw row) {
 			fl := *f

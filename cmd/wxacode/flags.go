@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-wxacode/wxacode"
@@ -173,8 +174,10 @@ func parseRate(s string) (int, time.Duration, error) {
 }
 
 // client returns a Client configured from the flags and the environment,
-// and a function that releases what it started (the embedded fake).
-func (a *app) client(f *codeFlags, extra ...wxacode.Option) (*wxacode.Client, func(), error) {
+// and a function that releases what it started (the embedded fake). With
+// calls not nil, it counts every getwxacodeunlimit request sent (retries
+// too).
+func (a *app) client(f *codeFlags, calls *atomic.Int64, extra ...wxacode.Option) (*wxacode.Client, func(), error) {
 	base := f.baseURL
 	if base == "" {
 		base = wxacode.DefaultBaseURL
@@ -192,11 +195,14 @@ func (a *app) client(f *codeFlags, extra ...wxacode.Option) (*wxacode.Client, fu
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = maxConcurrency
 	hc := &http.Client{Transport: transport, Timeout: f.timeout}
+	if calls != nil {
+		hc.Transport = &callCounter{next: transport, calls: calls}
+	}
 	common := []wxacode.Option{wxacode.WithBaseURL(base), wxacode.WithHTTPClient(hc)}
 	opts := append(common, extra...)
 	var ts wxacode.TokenSource
 	switch {
-	case token != "":
+	case token != "": // a.staticToken
 		ts = wxacode.StaticToken(token)
 	case appID != "" && secret != "":
 		ts = wxacode.NewStableTokenSource(appID, secret, common...)
@@ -207,11 +213,63 @@ func (a *app) client(f *codeFlags, extra ...wxacode.Option) (*wxacode.Client, fu
 	return wxacode.NewClient(ts, opts...), cleanup, nil
 }
 
+// staticToken reports whether the token is WECHAT_ACCESS_TOKEN's (see
+// client): one the command cannot renew.
+func (a *app) staticToken(f *codeFlags) bool {
+	return !f.fake && a.getenv("WECHAT_ACCESS_TOKEN") != ""
+}
+
+// origin names where a run's codes come from, for the manifest: the
+// embedded fake, or the API's base URL and the account's AppID
+// (WECHAT_APPID; with WECHAT_ACCESS_TOKEN alone the account is unknown,
+// and such a run keeps only the images of runs that did not name one
+// either).
+func (a *app) origin(f *codeFlags) short {
+	if f.fake {
+		return shortOf("fake")
+	}
+	base := f.baseURL
+	if base == "" {
+		base = wxacode.DefaultBaseURL
+	}
+	return shortOf(strings.TrimRight(base, "/") + " " + a.getenv("WECHAT_APPID"))
+}
+
+// callCounter counts the getwxacodeunlimit requests a transport sends.
+type callCounter struct {
+	next  http.RoundTripper
+	calls *atomic.Int64
+}
+
+func (c *callCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/wxa/getwxacodeunlimit") {
+		c.calls.Add(1)
+	}
+	return c.next.RoundTrip(r)
+}
+
+// staticTokenHint is the hint for a WECHAT_ACCESS_TOKEN the API refused.
+const staticTokenHint = "WECHAT_ACCESS_TOKEN is not a valid access token of this account, or it has expired (tokens last 2 hours): set a fresh one, or unset it and set WECHAT_APPID and WECHAT_SECRET so that the command fetches its own"
+
 // hint says how to fix err, in the command's terms: for 41030 it names
-// -skip-path-check where the library names SkipPathCheck.
-func hint(err *wxacode.APIError) string {
-	if err.Code == wxacode.CodeInvalidPage {
+// -skip-path-check where the library names SkipPathCheck, and for a
+// refused or expired token that came from WECHAT_ACCESS_TOKEN (static) it
+// names the variable.
+func hint(err *wxacode.APIError, static bool) string {
+	switch {
+	case err.Code == wxacode.CodeInvalidPage:
 		return "the page is not in the released version: publish it, or pass -skip-path-check (check_path=false) to make codes for a page that only a trial or develop version has"
+	case static && refusesToken(err.Code):
+		return staticTokenHint
 	}
 	return err.Hint()
+}
+
+// refusesToken reports whether code says the access_token was refused.
+func refusesToken(code int) bool {
+	switch code {
+	case wxacode.CodeInvalidCredential, wxacode.CodeInvalidAccessToken, wxacode.CodeAccessTokenExpired:
+		return true
+	}
+	return false
 }

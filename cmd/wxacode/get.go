@@ -66,7 +66,7 @@ func (a *app) get(ctx context.Context, args []string) int {
 			}
 		}
 	}
-	client, cleanup, err := a.client(&f)
+	client, cleanup, err := a.client(&f, nil)
 	if err != nil {
 		return a.usageError("wxacode get", err)
 	}
@@ -77,7 +77,7 @@ func (a *app) get(ctx context.Context, args []string) int {
 		var apiErr *wxacode.APIError
 		if errors.As(err, &apiErr) {
 			fmt.Fprintf(a.stderr, "wxacode get: errcode %d: %s\n", apiErr.Code, apiErr.Message)
-			if h := hint(apiErr); h != "" {
+			if h := hint(apiErr, a.staticToken(&f)); h != "" {
 				fmt.Fprintf(a.stderr, "hint: %s\n", h)
 			}
 		} else {

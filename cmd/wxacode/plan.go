@@ -35,7 +35,7 @@ type batchPlan struct {
 	fails      []failure        // found locally
 	rows       int              // rows read
 	present    int              // names already holding their code
-	trusted    int              // of those, images without a record of their request
+	unrecorded int              // complete images without a record of this run's origin and request: minted again
 	duplicates int              // rows repeating an earlier row's request and name
 }
 
@@ -66,8 +66,10 @@ func digestOf(parts ...string) digest {
 // rows of one request grouped into one job, invalid scenes and unsafe or
 // clashing file names failed locally, and names that already hold their
 // code skipped (unless force). A complete image counts only if the
-// manifest records it for the row's request, or if the manifest has no
-// record of it (then it is trusted). On a case-insensitive directory,
+// manifest records it for the row's request from this run's origin (the
+// API and account); one without such a record is minted again, and a name
+// the manifest holds for another scene is a failure (unless force), never
+// a replacement. On a case-insensitive directory,
 // names that differ only in case clash. It holds a few hundred bytes a
 // row.
 type planner struct {
@@ -75,6 +77,7 @@ type planner struct {
 	dir             string
 	force, foldCase bool
 	man             *manifest
+	origin          short // the API and account of this run (see manifestFile)
 
 	plan    batchPlan
 	probe   imageProbe
@@ -93,8 +96,8 @@ type nameUse struct {
 	key   requestKey
 }
 
-func newPlanner(f *codeFlags, dir string, force, foldCase bool, man *manifest) *planner {
-	return &planner{flags: f, dir: dir, force: force, foldCase: foldCase, man: man,
+func newPlanner(f *codeFlags, dir string, force, foldCase bool, man *manifest, origin short) *planner {
+	return &planner{flags: f, dir: dir, force: force, foldCase: foldCase, man: man, origin: origin,
 		plan:  batchPlan{more: map[int32][]row{}, copyFrom: map[int32]string{}},
 		byKey: map[requestKey]int32{}, names: map[digest]nameUse{}, invalid: map[digest]struct{}{}}
 }
@@ -150,11 +153,10 @@ func (pl *planner) add(rw row) {
 		if name := pl.probe.present(pl.dir, base); name != "" {
 			rec, recorded := pl.man.lookup(name)
 			switch {
-			case !recorded:
-				p.present++
-				p.trusted++
+			case recorded && rec.scene != shortOf(rw.scene):
+				fail(fmt.Sprintf("file name %s already holds the code of another scene (by %s): give this row another filename, or run with -force to replace it", name, manifestFile))
 				return
-			case rec == key:
+			case recorded && rec.key == key && rec.origin == pl.origin:
 				p.present++
 				if i, ok := pl.byKey[key]; !ok {
 					pl.byKey[key] = -1 - int32(len(pl.sources))
@@ -163,8 +165,11 @@ func (pl *planner) add(rw row) {
 					p.copyFrom[i] = name
 				}
 				return
+			case !recorded:
+				p.unrecorded++
 			}
-			// Minted for another request: minted again.
+			// Minted for another request, flags, API or account, or
+			// without a record: minted again.
 		}
 	}
 	i, ok := pl.byKey[key]

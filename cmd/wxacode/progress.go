@@ -53,7 +53,7 @@ func (r *batchRun) showProgress(start time.Time) (stop func()) {
 func (r *batchRun) progressLine(start time.Time) string {
 	failed, settled := r.counts()
 	if code, left, ok := r.gate.paused(); ok {
-		return fmt.Sprintf("%d/%d done, %d errors, paused for quota (%d): resuming in %s", settled, r.total, failed, code, left.Round(time.Second))
+		return fmt.Sprintf("%d/%d done, %d errors, paused for %s: resuming in %s", settled, r.total, failed, pauseReason(code), left.Round(time.Second))
 	}
 	elapsed := time.Since(start)
 	rate := float64(settled) / max(elapsed.Seconds(), 1e-9)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/go-wxacode/wxacode"
 	"github.com/go-wxacode/wxacode/internal/wait"
 )
 
@@ -21,6 +24,29 @@ type quotaGate struct {
 	pause     time.Duration
 	since     time.Time // first quota error since the last success
 	exhausted bool
+}
+
+// pausesRun reports whether err (an API error with errcode code) pauses
+// every worker rather than failing the scene: the quota (45009, 45011),
+// or a token endpoint answering -1 (busy), which would fail every scene
+// alike.
+func pausesRun(err error, code int) bool {
+	switch code {
+	case wxacode.CodeDailyQuotaExceeded, wxacode.CodeMinuteQuotaExceeded:
+		return true
+	case wxacode.CodeSystemBusy:
+		var tokErr *wxacode.TokenError
+		return errors.As(err, &tokErr)
+	}
+	return false
+}
+
+// pauseReason says why the workers pause, for the progress line.
+func pauseReason(code int) string {
+	if code == wxacode.CodeSystemBusy {
+		return "a busy token endpoint (-1)"
+	}
+	return fmt.Sprintf("quota (%d)", code)
 }
 
 // wait returns once any pause is over, or false if ctx ended.

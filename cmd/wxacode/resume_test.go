@@ -71,8 +71,8 @@ func TestFailuresFedBack(t *testing.T) {
 }
 
 // TestPresentImagesMatchTheirRequest: an image counts as done only if it
-// was minted for the row's request; other flags mint it again; an image
-// without a record is kept and counted as trusted.
+// was minted for the row's request; other flags mint it again; so does an
+// image without a record (the summary says so).
 func TestPresentImagesMatchTheirRequest(t *testing.T) {
 	srv, env := fakeEnv(t, wxacodetest.WithPublishedPages("pages/a", "pages/b"))
 	in := writeFile(t, "s.txt", "a=1\na=2\na=3\n")
@@ -108,11 +108,13 @@ func TestPresentImagesMatchTheirRequest(t *testing.T) {
 	if got := listImages(t, out); !slices.Equal(got, []string{"a%3D1.png", "a%3D2.png", "a%3D3.png"}) {
 		t.Errorf("images %v, want only the PNGs", got)
 	}
-	// Images without a record (an older version's, or copied in) are kept.
+	// Images without a record (an older version's, or copied in) are not
+	// trusted: minted again.
 	if err := os.Remove(filepath.Join(out, manifestFile)); err != nil {
 		t.Fatal(err)
 	}
-	run("no manifest", 0, "3 already present (3 without a record of their request, trusted)", "-page", "pages/a")
+	run("no manifest", 3, "3 minted, 0 already present (3 images without a record of their request, not trusted)", "-page", "pages/a")
+	run("no manifest, again", 0, "3 already present", "-page", "pages/a")
 }
 
 // TestSameCodeUnderTwoNames: two rows of one scene and page with two
@@ -123,7 +125,7 @@ func TestSameCodeUnderTwoNames(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "codes")
 	in := writeFile(t, "in.csv", "scene,filename\na=1,one\na=1,two\na=1,one\n")
 	res := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", in, "-out", out)
-	if res.code != exitOK || len(srv.Requests()) != 1 || !strings.Contains(res.stderr, "2 minted") || !strings.Contains(res.stderr, "1 duplicates") {
+	if res.code != exitOK || len(srv.Requests()) != 1 || !strings.Contains(res.stderr, "1 minted, 1 copied") || !strings.Contains(res.stderr, "1 duplicates") || !strings.Contains(res.stderr, "1 call,") {
 		t.Fatalf("exit %d, %d calls, stderr %q; want one call written twice, one duplicate", res.code, len(srv.Requests()), res.stderr)
 	}
 	one, _ := os.ReadFile(filepath.Join(out, "one.jpg"))
