@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -322,6 +323,13 @@ func (s *Server) FailNext(n int, errcode int) {
 	}
 }
 
+// ForgetFailures drops the calls FailNext queued and not yet answered.
+func (s *Server) ForgetFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = nil
+}
+
 // ExpireTokens makes every token issued so far answer 42001 (expired). The
 // token endpoints then issue new ones.
 func (s *Server) ExpireTokens() {
@@ -336,11 +344,19 @@ func (s *Server) ExpireTokens() {
 }
 
 // Advance moves the fake's clock forward by d: tokens get older and
-// rate-limit windows pass.
+// rate-limit windows pass. The clock's lead over the wall clock stops at
+// the largest time.Duration (about 292 years) rather than wrap around.
 func (s *Server) Advance(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.offset += d
+	switch {
+	case d > 0 && s.offset > math.MaxInt64-d:
+		s.offset = math.MaxInt64
+	case d < 0 && s.offset < math.MinInt64-d:
+		s.offset = math.MinInt64
+	default:
+		s.offset += d
+	}
 }
 
 // Now returns the fake's clock: the wall clock plus what Advance added.

@@ -665,3 +665,31 @@ func TestMiddlewareAndForgetRequests(t *testing.T) {
 		t.Errorf("%d requests after ForgetRequests, want 0", n)
 	}
 }
+
+// TestAdvanceSaturates: the clock's lead stops at the largest Duration
+// instead of wrapping into the past, however often Advance is called.
+func TestAdvanceSaturates(t *testing.T) {
+	s := newServer(t)
+	start := s.Now()
+	for range 40 {
+		s.Advance(10 * 365 * 24 * time.Hour)
+	}
+	if got := s.Now(); !got.After(start.Add(290 * 365 * 24 * time.Hour)) {
+		t.Errorf("after 400 years of Advance the clock says %v", got)
+	}
+	s.Advance(-1 << 62)
+	s.Advance(-1 << 62)
+	s.Advance(-1 << 62)
+	if got := s.Now(); !got.Before(start) {
+		t.Errorf("after moving back, the clock says %v, want before %v", got, start)
+	}
+}
+
+// TestForgetFailures: the queued failures go; later calls answer images.
+func TestForgetFailures(t *testing.T) {
+	s := newServer(t)
+	s.FailNext(3, 45009)
+	wantCode(t, mint(t, s, s.Token(), `{"scene":"a"}`), 45009)
+	s.ForgetFailures()
+	wantCode(t, mint(t, s, s.Token(), `{"scene":"a"}`), 0)
+}

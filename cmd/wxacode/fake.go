@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -33,14 +34,18 @@ printed unless -v: then one line per request (time, path, scene, errcode).
 Control endpoints, JSON in and out, under a path the real API never uses:
   POST   /wxacodetest/fail-next      {"n": 2, "errcode": 45009}: the next n
                                      getwxacodeunlimit calls answer errcode
+  DELETE /wxacodetest/fail-next      forget the calls queued to fail
   GET    /wxacodetest/requests       the recorded calls, oldest first
   DELETE /wxacodetest/requests       forget them
   POST   /wxacodetest/advance        {"seconds": 7200}: move the fake's clock
+                                     (at most 100 years ahead in all)
   POST   /wxacodetest/expire-tokens  every issued token answers 42001
   POST   /wxacodetest/read           an image as the body: {"scene", "page",
                                      "env_version"} it was made for
   GET    /wxacodetest/token          {"access_token": …}, a valid token
-A malformed control request answers 400 {"error": "…"}.
+A malformed control request answers 400 {"error": "…"}; any other path
+under /wxacodetest, in any case or with extra slashes, answers a JSON 404
+or 405.
 
 The secret is a test fixture, not a credential: -secret may name it on the
 command line. Exit codes: 0 stopped by SIGINT or SIGTERM; 2 bad flags or an
@@ -117,12 +122,19 @@ type fakeControl struct {
 	ready chan struct{}       // a control request that comes sooner waits for it
 	log   io.Writer           // nil: no request log
 	mu    sync.Mutex          // one log line at a time
+
+	advanceMu sync.Mutex
+	advanced  time.Duration // how far advance moved the clock, at most maxAdvance
 }
+
+// maxAdvance is how far the advance endpoint moves the fake's clock in all.
+const maxAdvance = 100 * 365 * 24 * time.Hour
 
 // wrap is the fake's middleware.
 func (c *fakeControl) wrap(api http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /wxacodetest/fail-next", c.failNext)
+	mux.HandleFunc("DELETE /wxacodetest/fail-next", c.forgetFailures)
 	mux.HandleFunc("GET /wxacodetest/requests", c.requests)
 	mux.HandleFunc("DELETE /wxacodetest/requests", c.forget)
 	mux.HandleFunc("POST /wxacodetest/advance", c.advance)
@@ -137,12 +149,19 @@ func (c *fakeControl) wrap(api http.Handler) http.Handler {
 			ctlError(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+" is not allowed: use "+allow)
 			return
 		}
-		ctlError(w, http.StatusNotFound, "no control endpoint "+r.URL.Path+" (see wxacode fake -h)")
+		ctlError(w, http.StatusNotFound, noControl(r.URL.Path))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/wxacodetest/") {
+		if strings.HasPrefix(r.URL.Path, "/wxacodetest/") && path.Clean(r.URL.Path) == r.URL.Path {
 			<-c.ready
 			mux.ServeHTTP(w, r)
+			return
+		}
+		// A control path in another case, or with extra or trailing
+		// slashes: a JSON 404 naming the path meant, never the API's (or
+		// the mux's redirect to a cleaned path).
+		if clean := strings.ToLower(path.Clean("/" + r.URL.Path)); clean == "/wxacodetest" || strings.HasPrefix(clean, "/wxacodetest/") {
+			ctlError(w, http.StatusNotFound, noControl(r.URL.Path))
 			return
 		}
 		if c.log == nil {
@@ -153,11 +172,22 @@ func (c *fakeControl) wrap(api http.Handler) http.Handler {
 	})
 }
 
+// noControl says that p is no control endpoint, naming the one meant when
+// p differs from it only in case or slashes.
+func noControl(p string) string {
+	if clean := strings.ToLower(path.Clean("/" + p)); controlMethods(clean) != "" {
+		return "no control endpoint " + p + ": did you mean " + clean + "?"
+	}
+	return "no control endpoint " + p + " (see wxacode fake -h)"
+}
+
 // controlMethods returns the methods a control path takes, or "".
 func controlMethods(path string) string {
 	switch path {
-	case "/wxacodetest/fail-next", "/wxacodetest/advance", "/wxacodetest/expire-tokens", "/wxacodetest/read":
+	case "/wxacodetest/advance", "/wxacodetest/expire-tokens", "/wxacodetest/read":
 		return "POST"
+	case "/wxacodetest/fail-next":
+		return "POST, DELETE"
 	case "/wxacodetest/requests":
 		return "GET, DELETE"
 	case "/wxacodetest/token":
@@ -292,13 +322,28 @@ func (c *fakeControl) advance(w http.ResponseWriter, r *http.Request) {
 		ctlError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	// Up to ten years: a longer move overflows nothing here, but means a typo.
+	// Up to ten years a call, and a hundred in all: more means a typo,
+	// and repeated calls must not run the clock past what time.Duration
+	// holds.
 	if in.Seconds == nil || *in.Seconds < 0 || *in.Seconds > 10*365*24*3600 {
 		ctlError(w, http.StatusBadRequest, `"seconds" must be a number from 0 to 315360000`)
 		return
 	}
-	c.srv.Advance(time.Duration(*in.Seconds * float64(time.Second)))
+	d := time.Duration(*in.Seconds * float64(time.Second))
+	c.advanceMu.Lock()
+	defer c.advanceMu.Unlock()
+	if c.advanced+d > maxAdvance {
+		ctlError(w, http.StatusBadRequest, fmt.Sprintf("the fake's clock is %.0f seconds ahead; at most 100 years ahead in all", c.advanced.Seconds()))
+		return
+	}
+	c.advanced += d
+	c.srv.Advance(d)
 	ctlJSON(w, http.StatusOK, map[string]string{"now": c.srv.Now().Format(time.RFC3339Nano)})
+}
+
+func (c *fakeControl) forgetFailures(w http.ResponseWriter, r *http.Request) {
+	c.srv.ForgetFailures()
+	ctlOK(w)
 }
 
 func (c *fakeControl) expireTokens(w http.ResponseWriter, r *http.Request) {

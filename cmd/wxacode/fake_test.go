@@ -254,6 +254,14 @@ func TestFakeControlRefusesBadInput(t *testing.T) {
 		{"GET", "/wxacodetest/fail-next", ``, 405, "POST"},
 		{"PUT", "/wxacodetest/requests", ``, 405, "GET, DELETE"},
 		{"GET", "/wxacodetest/nope", ``, 404, "no control endpoint"},
+		// Near misses answer JSON too, never the API's text or a redirect.
+		{"GET", "/WXACODETEST/requests", ``, 404, "did you mean /wxacodetest/requests"},
+		{"GET", "//wxacodetest/requests", ``, 404, "did you mean /wxacodetest/requests"},
+		{"GET", "/wxacodetest//requests", ``, 404, "did you mean /wxacodetest/requests"},
+		{"GET", "/wxacodetest/requests/", ``, 404, "did you mean /wxacodetest/requests"},
+		{"POST", "/wxacodetest/Fail-Next", `{"n": 1, "errcode": 45009}`, 404, "did you mean /wxacodetest/fail-next"},
+		{"GET", "/wxacodetest", ``, 404, "no control endpoint"},
+		{"GET", "/WxacodeTest/Nope", ``, 404, "no control endpoint"},
 	}
 	for _, tc := range tests {
 		status, body := p.do(t, tc.method, tc.path, "application/json", []byte(tc.body))
@@ -422,5 +430,43 @@ func TestFakeStopsOnSIGINT(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("after SIGINT: %v, want exit 0", err)
+	}
+}
+
+// TestFakeClockAndFailureQueue: advance moves the clock at most 100 years
+// in all (repeated calls never wrap it around), and DELETE fail-next
+// empties the queue of failures.
+func TestFakeClockAndFailureQueue(t *testing.T) {
+	p := startFake(t)
+	var last time.Time
+	for i := range 10 {
+		status, body := p.do(t, "POST", "/wxacodetest/advance", "application/json", []byte(`{"seconds": 315360000}`))
+		var out struct {
+			Now time.Time `json:"now"`
+		}
+		if status != 200 || json.Unmarshal(body, &out) != nil || !out.Now.After(last) {
+			t.Fatalf("advance %d: %d %s; want a clock further on than %v", i, status, body, last)
+		}
+		last = out.Now
+	}
+	if status, body := p.do(t, "POST", "/wxacodetest/advance", "application/json", []byte(`{"seconds": 315360000}`)); status != 400 || !strings.Contains(string(body), "100 years") {
+		t.Errorf("advance past 100 years: %d %s, want 400", status, body)
+	}
+	if last.Year() < time.Now().Year()+99 || last.Year() > time.Now().Year()+101 {
+		t.Errorf("the clock says %v after 100 years", last)
+	}
+
+	p = startFake(t)
+	if status, body := p.do(t, "POST", "/wxacodetest/fail-next", "application/json", []byte(`{"n": 3, "errcode": 45009}`)); status != 200 {
+		t.Fatalf("fail-next: %d %s", status, body)
+	}
+	if _, b := p.mint(t, "access_token", p.token(t), `{"scene":"a=1"}`); errcode(t, b) != 45009 {
+		t.Fatalf("first call after fail-next: errcode %d, want 45009", errcode(t, b))
+	}
+	if status, body := p.do(t, "DELETE", "/wxacodetest/fail-next", "", nil); status != 200 || !strings.Contains(string(body), "ok") {
+		t.Fatalf("DELETE fail-next: %d %s", status, body)
+	}
+	if _, b := p.mint(t, "access_token", p.token(t), `{"scene":"a=1"}`); errcode(t, b) != 0 {
+		t.Errorf("after DELETE fail-next: errcode %d, want an image", errcode(t, b))
 	}
 }
