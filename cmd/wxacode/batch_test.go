@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -465,5 +467,66 @@ func TestRateAboveTheAPIsWarns(t *testing.T) {
 		if tc.warn && !strings.Contains(res.stderr, "45009") {
 			t.Errorf("-rate %s: the warning does not say the API answers 45009: %q", tc.rate, res.stderr)
 		}
+	}
+}
+
+// TestBusyTokenEndpointPauses: a token endpoint answering -1 (busy) would
+// fail every scene alike; the run pauses for it as for the quota, says so,
+// and mints every scene once it answers.
+func TestBusyTokenEndpointPauses(t *testing.T) {
+	srv, env := fakeEnv(t)
+	var busy atomic.Int64
+	busy.Store(8)
+	proxy := httputil.NewSingleHostReverseProxy(mustURL(t, srv.URL))
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/cgi-bin/") && busy.Add(-1) >= 0 {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"errcode":-1,"errmsg":"system error"}`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	in := writeFile(t, "s.txt", "a=1\nb=2\nc=3\n")
+	out := filepath.Join(t.TempDir(), "codes")
+	res := runCLI(context.Background(), t, env, func(a *app) { a.quotaBackoff = time.Millisecond },
+		"batch", "-base-url", front.URL, "-in", in, "-out", out)
+	if res.code != exitOK || len(listImages(t, out)) != 3 {
+		t.Fatalf("exit %d, images %v, stderr %q; want all 3 minted after the pause", res.code, listImages(t, out), res.stderr)
+	}
+	if !strings.Contains(res.stderr, "paused for a busy token endpoint (-1)") {
+		t.Errorf("stderr %q does not show the pause", res.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, failuresFile)); err == nil {
+		t.Error("failures.csv written for a busy token endpoint")
+	}
+}
+
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestSummaryCounts: the summary counts every call sent, failed ones too;
+// a copy is not a mint; one scene is "1 scene".
+func TestSummaryCounts(t *testing.T) {
+	srv, env := fakeEnv(t)
+	out := filepath.Join(t.TempDir(), "codes")
+	srv.FailNext(3, 40097)
+	res := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", writeFile(t, "s.txt", "a=1\nb=2\nc=3\n"), "-out", out)
+	if res.code != exitFailed || !strings.Contains(res.stderr, "3 scenes: 0 minted, 0 already present, 3 failed") || !strings.Contains(res.stderr, ", 3 calls,") {
+		t.Errorf("exit %d, stderr %q; want 3 failed in 3 calls", res.code, res.stderr)
+	}
+	res = runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", writeFile(t, "one.csv", "scene,filename\nd=4,x\nd=4,y\n"), "-out", out)
+	if res.code != exitOK || !strings.Contains(res.stderr, ": 2 scenes: 1 minted, 1 copied,") || !strings.Contains(res.stderr, ", 1 call,") {
+		t.Errorf("exit %d, stderr %q; want 1 minted, 1 copied in 1 call", res.code, res.stderr)
+	}
+	res = runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", writeFile(t, "one.txt", "e=5\n"), "-out", out)
+	if res.code != exitOK || !strings.Contains(res.stderr, ": 1 scene: 1 minted") {
+		t.Errorf("exit %d, stderr %q; want \"1 scene: 1 minted\"", res.code, res.stderr)
 	}
 }

@@ -47,11 +47,14 @@ func resolveOutput(path string) (output, error) {
 		if !filepath.IsAbs(target) {
 			target = filepath.Join(filepath.Dir(real), target)
 		}
+		if strings.HasPrefix(target, "/proc/") || strings.HasPrefix(target, "/dev/fd/") {
+			// A process's descriptor (/dev/stdout on a file, perhaps
+			// opened by ">>"): write through it, never replace the file
+			// it names.
+			o.inPlace = true
+			return o, nil
+		}
 		real = target
-	}
-	if strings.HasPrefix(real, "/proc/") {
-		o.inPlace = true // a process's descriptor (/dev/stdout on a file): write through it
-		return o, nil
 	}
 	o.dir, o.name = filepath.Dir(real), filepath.Base(real)
 	return o, nil
@@ -62,7 +65,9 @@ func (o output) write(img []byte) error {
 	if !o.inPlace {
 		return writeAtomic(o.dir, o.name, img)
 	}
-	f, err := os.OpenFile(o.path, os.O_WRONLY, 0)
+	// O_APPEND: a descriptor a shell opened with ">>" keeps what the
+	// file held; one opened with ">" was emptied, so its end is its start.
+	f, err := os.OpenFile(o.path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", o.path, err)
 	}

@@ -131,3 +131,39 @@ func TestGetWritesThroughWhatIsNotAFile(t *testing.T) {
 		}
 	})
 }
+
+// TestGetAppendsThroughStdout: "wxacode get -o /dev/stdout >> f" appends
+// the code to f, as any command writing to standard output would; it
+// never replaces f with a file of its own.
+func TestGetAppendsThroughStdout(t *testing.T) {
+	if _, err := os.Lstat("/dev/stdout"); err != nil {
+		t.Skip("no /dev/stdout here")
+	}
+	path := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(path, []byte("previous\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0) // as ">>" opens it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := command(t, nil, "", "get", "-fake", "-scene", "a=1", "-o", "/dev/stdout")
+	cmd.Stdout = f
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, ok := strings.CutPrefix(string(data), "previous\n")
+	if !ok {
+		t.Fatalf("the file starts %q: what it held is gone", data[:min(len(data), 16)])
+	}
+	if c, err := wxacodetest.ReadCode([]byte(img)); err != nil || c.Scene != "a=1" {
+		t.Errorf("after what it held: %v, %+v; want the code of a=1", err, c)
+	}
+}
