@@ -44,15 +44,19 @@ minted once and written under each. On a directory whose file names ignore
 case, two names that differ only in case are a failure, never an
 overwrite.
 
-Resuming: DIR/.wxacode.manifest records which request (scene, page and
-every code flag) each image was minted for. A complete image already in
-DIR counts as done only if it was minted for the same request; one minted
-with another -page, -width, -env, colour or -transparent is minted again.
-A complete image without a record (from an older version, or copied in)
-is kept, and the summary says how many were trusted. -force mints every
-scene again. The same scene, page and name twice is minted once. One run
-at a time holds DIR (a lock left by a killed run does not count), and at
-start removes every temporary file of ours in DIR.
+Resuming: DIR/.wxacode.manifest records what made each image: the
+request (scene, page and every code flag), the origin (-fake, or the base
+URL and WECHAT_APPID) and the scene. A complete image counts as done only
+with a record of the row's request from this origin; one minted with
+other flags, by another API or account, or by -fake, is minted again, and
+so is an image without a record (copied in, an older version's, or the
+manifest gone): none is trusted. A name the manifest holds for another
+scene is a failure, not a replacement. A torn last line is ignored; a
+manifest that cannot be read (not a regular file, a line over 4 KiB)
+stops the run before any call, exit 2. -force mints every scene again and
+replaces such names. The same scene, page and name twice is minted once.
+One run at a time holds DIR (a lock left by a killed run does not count),
+and at start removes every temporary file of ours in DIR.
 
 Failures go to DIR/failures.csv (scene,page,filename,errcode,errmsg: each
 row's own page and filename as given, empty where the input had none;
@@ -63,13 +67,14 @@ Scenes that break the API's rules fail without a call.
 Stops at once, exit code 1, with one line saying why (the scenes not yet
 tried are not failures: the next run mints them):
   - an error no scene can pass: a token request answered 40013, 40125,
-    41002, 41004 or 40164 (AppID, secret, IP whitelist), or a call
-    answered 48001 or 41001;
+    41002, 41004 or 40164 (AppID, secret, IP whitelist), a call answered
+    48001 or 41001, or WECHAT_ACCESS_TOKEN answered 40001, 40014 or 42001;
   - DIR stops taking files (disk full, read-only): calls in flight end,
     no more are sent.
 
-Quota (45009/45011): all workers pause, 1 s at first and twice as long each
-time up to 1 min, and the scene is tried again: no scene fails for quota.
+Quota (45009/45011), or a token endpoint answering -1 (busy): all workers
+pause, 1 s at first and twice as long each time up to 1 min, and the scene
+is tried again: no scene fails for it.
 Each pause is shown (on a terminal in the live line, otherwise one line
 when it starts). After 5 minutes of quota errors without a success, the
 run stops with "quota exhausted: N scenes left", exit code 1; those scenes
