@@ -1,19 +1,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -83,46 +79,6 @@ func TestBatchTimeoutExcludesTheQueue(t *testing.T) {
 	if got := len(listImages(t, out)); got != 8 {
 		t.Errorf("%d images, want 8", got)
 	}
-}
-
-// TestBatchQuota: quota errors pause the run and the scene is tried again,
-// however many times; after the give-up time without a success the run
-// stops, names what is left, and fails nothing for quota.
-func TestBatchQuota(t *testing.T) {
-	hooks := func(a *app) {
-		a.quotaBackoff = time.Millisecond
-		a.quotaGiveUp = 300 * time.Millisecond
-	}
-	t.Run("outlasted", func(t *testing.T) {
-		srv, env := fakeEnv(t)
-		in := writeFile(t, "s.txt", "a=1\nb=2\n")
-		out := filepath.Join(t.TempDir(), "codes")
-		srv.FailNext(12, 45011) // twice the tries the command used to allow
-		res := runCLI(context.Background(), t, env, hooks, "batch", "-base-url", srv.URL, "-in", in, "-out", out)
-		if res.code != exitOK {
-			t.Fatalf("exit %d: %s", res.code, res.stderr)
-		}
-		if got := len(listImages(t, out)); got != 2 {
-			t.Errorf("%d images, want 2", got)
-		}
-	})
-	t.Run("exhausted", func(t *testing.T) {
-		srv, env := fakeEnv(t)
-		in := writeFile(t, "s.txt", "a=1\nb=2\nc=3\nbad scene\n")
-		out := filepath.Join(t.TempDir(), "codes")
-		srv.FailNext(1_000_000, 45009)
-		res := runCLI(context.Background(), t, env, hooks, "batch", "-base-url", srv.URL, "-in", in, "-out", out)
-		if res.code != exitFailed {
-			t.Fatalf("exit %d, want 1: %s", res.code, res.stderr)
-		}
-		if want := "quota exhausted: 3 scenes left; run the same command later"; strings.Count(res.stderr, want) != 1 {
-			t.Errorf("stderr = %q, want one line %q", res.stderr, want)
-		}
-		fails := readFailures(t, filepath.Join(out, failuresFile))
-		if len(fails) != 1 || fails["bad scene"] == ([2]string{}) {
-			t.Errorf("failures = %v, want only the invalid scene: unsent scenes are not failures", fails)
-		}
-	})
 }
 
 // TestBadFlagsFailBeforeWork: unusable flags exit 2 with one line, before
@@ -324,54 +280,6 @@ func TestPlanningRejectsWithoutSideEffects(t *testing.T) {
 	}
 }
 
-// TestCaseInsensitiveDirectory: names that differ only in case collide on
-// a directory that ignores case, and stay distinct on one that does not.
-func TestCaseInsensitiveDirectory(t *testing.T) {
-	in := writeFile(t, "in.csv", "scene,filename\na=1,Poster\nb=2,poster\n")
-	for _, folds := range []bool{true, false} {
-		t.Run(fmt.Sprintf("folds=%v", folds), func(t *testing.T) {
-			srv, env := fakeEnv(t)
-			out := filepath.Join(t.TempDir(), "codes")
-			res := runCLI(context.Background(), t, env, func(a *app) {
-				a.caseInsensitive = func(string) bool { return folds }
-			}, "batch", "-base-url", srv.URL, "-in", in, "-out", out)
-			if folds {
-				if res.code != exitFailed || len(listImages(t, out)) != 1 {
-					t.Fatalf("exit %d, images %v; want 1 and one image", res.code, listImages(t, out))
-				}
-				if f := readFailures(t, filepath.Join(out, failuresFile)); !strings.Contains(f["b=2"][1], "ignores case") {
-					t.Errorf("failures = %v, want b=2 as a case collision", f)
-				}
-				return
-			}
-			if res.code != exitOK || !slices.Equal(listImages(t, out), []string{"Poster.jpg", "poster.jpg"}) {
-				t.Errorf("exit %d, images %v; want both", res.code, listImages(t, out))
-			}
-		})
-	}
-	// The probe itself: Linux file systems used for temporary directories
-	// are case-sensitive.
-	if runtime.GOOS == "linux" && caseInsensitive(t.TempDir()) {
-		t.Error("caseInsensitive = true for a Linux temporary directory")
-	}
-}
-
-// TestProgressInLogs: with stderr not a terminal, progress lines still come
-// at the set interval.
-func TestProgressInLogs(t *testing.T) {
-	srv, env := fakeEnv(t, wxacodetest.WithLatency(100*time.Millisecond))
-	in := writeFile(t, "s.txt", "a=1\na=2\na=3\n")
-	out := filepath.Join(t.TempDir(), "codes")
-	res := runCLI(context.Background(), t, env, func(a *app) { a.progressEvery = 20 * time.Millisecond },
-		"batch", "-base-url", srv.URL, "-in", in, "-out", out, "-concurrency", "1")
-	if res.code != exitOK {
-		t.Fatalf("exit %d: %s", res.code, res.stderr)
-	}
-	if n := strings.Count(res.stderr, "wxacode batch: progress: "); n < 2 || !strings.Contains(res.stderr, "/3 done") || strings.Contains(res.stderr, "\r") {
-		t.Errorf("stderr = %q, want progress lines (no carriage returns)", res.stderr)
-	}
-}
-
 // TestNoCredentialInOutput: a service that echoes the token and the
 // AppSecret gets neither into failures.csv or stderr.
 func TestNoCredentialInOutput(t *testing.T) {
@@ -424,8 +332,8 @@ func TestHintsNameTheFlag(t *testing.T) {
 	}
 }
 
-// TestQuotaPausesAreShown: a pause for quota is one line in a log and
-// the live line on a terminal, not a frozen count.
+// TestQuotaPausesAreShown: a pause for quota is one line in a log (on a
+// terminal it is the live line: internal/batch tests that).
 func TestQuotaPausesAreShown(t *testing.T) {
 	t.Run("log", func(t *testing.T) {
 		srv, env := fakeEnv(t)
@@ -433,20 +341,6 @@ func TestQuotaPausesAreShown(t *testing.T) {
 		res := runBinary(t, env, "", "batch", "-base-url", srv.URL, "-in", writeFile(t, "s.txt", "a=1\n"), "-out", filepath.Join(t.TempDir(), "codes"))
 		if res.code != exitOK || strings.Count(res.stderr, "wxacode batch: paused for quota (45009): resuming in 1s\n") != 1 {
 			t.Errorf("exit %d, stderr %q; want one pause line", res.code, res.stderr)
-		}
-	})
-	t.Run("terminal", func(t *testing.T) {
-		srv, env := fakeEnv(t)
-		srv.FailNext(1, 45011)
-		res := runCLI(context.Background(), t, env, func(a *app) {
-			a.terminal = true
-			a.quotaBackoff = 1200 * time.Millisecond // longer than the live line's 500 ms
-		}, "batch", "-base-url", srv.URL, "-in", writeFile(t, "s.txt", "a=1\n"), "-out", filepath.Join(t.TempDir(), "codes"))
-		if res.code != exitOK || !strings.Contains(res.stderr, "\r0/1 done, 0 errors, paused for quota (45011): resuming in 1s") {
-			t.Errorf("exit %d, stderr %q; want the live line to say it pauses", res.code, res.stderr)
-		}
-		if strings.Contains(res.stderr, "wxacode batch: paused") {
-			t.Errorf("stderr %q: a log line on a terminal", res.stderr)
 		}
 	})
 }
@@ -468,47 +362,6 @@ func TestRateAboveTheAPIsWarns(t *testing.T) {
 			t.Errorf("-rate %s: the warning does not say the API answers 45009: %q", tc.rate, res.stderr)
 		}
 	}
-}
-
-// TestBusyTokenEndpointPauses: a token endpoint answering -1 (busy) would
-// fail every scene alike; the run pauses for it as for the quota, says so,
-// and mints every scene once it answers.
-func TestBusyTokenEndpointPauses(t *testing.T) {
-	srv, env := fakeEnv(t)
-	var busy atomic.Int64
-	busy.Store(8)
-	proxy := httputil.NewSingleHostReverseProxy(mustURL(t, srv.URL))
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/cgi-bin/") && busy.Add(-1) >= 0 {
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprint(w, `{"errcode":-1,"errmsg":"system error"}`)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
-	in := writeFile(t, "s.txt", "a=1\nb=2\nc=3\n")
-	out := filepath.Join(t.TempDir(), "codes")
-	res := runCLI(context.Background(), t, env, func(a *app) { a.quotaBackoff = time.Millisecond },
-		"batch", "-base-url", front.URL, "-in", in, "-out", out)
-	if res.code != exitOK || len(listImages(t, out)) != 3 {
-		t.Fatalf("exit %d, images %v, stderr %q; want all 3 minted after the pause", res.code, listImages(t, out), res.stderr)
-	}
-	if !strings.Contains(res.stderr, "paused for a busy token endpoint (-1)") {
-		t.Errorf("stderr %q does not show the pause", res.stderr)
-	}
-	if _, err := os.Stat(filepath.Join(out, failuresFile)); err == nil {
-		t.Error("failures.csv written for a busy token endpoint")
-	}
-}
-
-func mustURL(t *testing.T, raw string) *url.URL {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
 }
 
 // TestSummaryCounts: the summary counts every call sent, failed ones too;

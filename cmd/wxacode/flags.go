@@ -224,15 +224,15 @@ func (a *app) staticToken(f *codeFlags) bool {
 // (WECHAT_APPID; with WECHAT_ACCESS_TOKEN alone the account is unknown,
 // and such a run keeps only the images of runs that did not name one
 // either).
-func (a *app) origin(f *codeFlags) short {
+func (a *app) origin(f *codeFlags) string {
 	if f.fake {
-		return shortOf("fake")
+		return "fake"
 	}
 	base := f.baseURL
 	if base == "" {
 		base = wxacode.DefaultBaseURL
 	}
-	return shortOf(strings.TrimRight(base, "/") + " " + a.getenv("WECHAT_APPID"))
+	return strings.TrimRight(base, "/") + " " + a.getenv("WECHAT_APPID")
 }
 
 // callCounter counts the getwxacodeunlimit requests a transport sends.

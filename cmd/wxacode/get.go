@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/go-wxacode/wxacode"
+	"github.com/go-wxacode/wxacode/internal/atomicfile"
 )
 
 const getHelp = `Usage: wxacode get -scene S -o FILE [flags]
@@ -61,7 +62,7 @@ func (a *app) get(ctx context.Context, args []string) int {
 			return a.usageError("wxacode get", err)
 		}
 		if !dst.inPlace {
-			if err := checkWritable(dst.dir, false); err != nil {
+			if err := atomicfile.CheckDir(dst.dir, false); err != nil {
 				return a.usageError("wxacode get", err)
 			}
 		}

@@ -28,7 +28,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
-	"time"
 )
 
 // Exit codes. A run ended by a signal exits 128 + the signal's number:
@@ -66,6 +65,11 @@ func main() {
 		stderr:   os.Stderr,
 		getenv:   os.Getenv,
 		terminal: isTerminal(os.Stderr),
+		setMemoryLimit: func(n int64) {
+			if os.Getenv("GOMEMLIMIT") == "" { // the user's limit wins
+				debug.SetMemoryLimit(n)
+			}
+		},
 	}
 	code := a.run(ctx, os.Args[1:])
 	if s, ok := got.Load().(syscall.Signal); ok && code == exitInterrupted {
@@ -83,21 +87,41 @@ type app struct {
 	getenv         func(string) string
 	terminal       bool // stderr is a terminal: show live progress
 
-	// Test hooks; zero values mean the real thing.
-	afterEach       func(settled int)     // batch: after each scene is settled
-	quotaBackoff    time.Duration         // batch: first pause after 45009/45011
-	quotaGiveUp     time.Duration         // batch: quota errors without a success that end the run
-	progressEvery   time.Duration         // batch: progress lines when stderr is not a terminal
-	caseInsensitive func(dir string) bool // batch: whether dir ignores case in names
+	// setMemoryLimit sets the process's soft memory limit for a batch
+	// (batch.Config.SetMemoryLimit); nil leaves it alone, as in tests
+	// that run the command in-process.
+	setMemoryLimit func(bytes int64)
 }
 
-const usage = `wxacode mints WeChat mini program codes (getUnlimitedQRCode).
+// subcommand is one of wxacode's commands: the one table that usage, help
+// and dispatch read.
+type subcommand struct {
+	name string
+	args string // its usage line, after the name
+	run  func(a *app, ctx context.Context, args []string) int
+}
+
+// commands lists wxacode's commands in the order usage shows them.
+func commands() []subcommand {
+	return []subcommand{
+		{"get", "-scene S -o FILE [code flags]", (*app).get},
+		{"batch", "-in FILE -out DIR [-concurrency N] [-rate N/min] [-force] [code flags]", (*app).batch},
+		{"fake", "[-addr 127.0.0.1:8080] [-quota N] [-v] …   the fake API as a server, for tests", (*app).fake},
+	}
+}
+
+// usage is the text of "wxacode -h".
+func usage() string {
+	var lines, helps, names []string
+	for _, c := range commands() {
+		lines = append(lines, fmt.Sprintf("  wxacode %-5s %s\n", c.name, c.args))
+		helps = append(helps, fmt.Sprintf("%q", "wxacode help "+c.name))
+		names = append(names, c.name)
+	}
+	return `wxacode mints WeChat mini program codes (getUnlimitedQRCode).
 
 Usage:
-  wxacode get   -scene S -o FILE [code flags]
-  wxacode batch -in FILE -out DIR [-concurrency N] [-rate N/min] [-force] [code flags]
-  wxacode fake  [-addr 127.0.0.1:8080] [-quota N] [-v] …   the fake API as a server, for tests
-
+` + strings.Join(lines, "") + `
 Code flags (both commands):
   -page P             page to open, e.g. pages/item/index (default: home page)
   -width N            280 to 1280 pixels (default 430)
@@ -121,37 +145,45 @@ Examples:
   WECHAT_APPID=wx… WECHAT_SECRET=… wxacode get -scene 'id=42' -page pages/item/index -o -  > code.jpg
   wxacode batch -in scenes.txt -out codes/ -page pages/item/index -rate 4500/min
 
-Run "wxacode help get", "wxacode help batch" or "wxacode help fake" for details, "wxacode -version"
+Run ` + orList(helps) + ` for details, "wxacode -version"
 for the version.
 
 ` + exitCodesHelp
+}
+
+// orList joins items as "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
 
 // run dispatches to a command and returns the exit code.
 func (a *app) run(ctx context.Context, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(a.stderr, usage)
+		fmt.Fprint(a.stderr, usage())
 		return exitUsage
 	}
-	switch args[0] {
-	case "get":
-		return a.get(ctx, args[1:])
-	case "batch":
-		return a.batch(ctx, args[1:])
-	case "fake":
-		return a.fake(ctx, args[1:])
-	case "help":
-		if len(args) > 1 && (args[1] == "get" || args[1] == "batch" || args[1] == "fake") {
-			return a.run(ctx, []string{args[1], "-h"}) // "wxacode help batch" is "wxacode batch -h"
+	var names []string
+	for _, c := range commands() {
+		if args[0] == c.name {
+			return c.run(a, ctx, args[1:])
 		}
-		fallthrough
-	case "-h", "-help", "--help":
-		fmt.Fprint(a.stdout, usage)
+		if args[0] == "help" && len(args) > 1 && args[1] == c.name {
+			return c.run(a, ctx, []string{"-h"}) // "wxacode help batch" is "wxacode batch -h"
+		}
+		names = append(names, c.name)
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(a.stdout, usage())
 		return exitOK
 	case "-version", "--version", "version":
 		fmt.Fprintln(a.stdout, "wxacode", version())
 		return exitOK
 	}
-	return a.usageError("wxacode", fmt.Errorf("unknown command %q (want get, batch, fake or help)", args[0]))
+	return a.usageError("wxacode", fmt.Errorf("unknown command %q (want %s)", args[0], orList(append(names, "help"))))
 }
 
 // version is the module version the command was built from, "(devel)"

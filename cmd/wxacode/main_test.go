@@ -8,11 +8,13 @@ import (
 	"image"
 	_ "image/jpeg"
 	_ "image/png"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,11 +32,10 @@ func runCLI(ctx context.Context, t *testing.T, env map[string]string, hook func(
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	a := &app{
-		stdin:        strings.NewReader(""),
-		stdout:       &stdout,
-		stderr:       &stderr,
-		getenv:       func(k string) string { return env[k] },
-		quotaBackoff: 10 * time.Millisecond,
+		stdin:  strings.NewReader(""),
+		stdout: &stdout,
+		stderr: &stderr,
+		getenv: func(k string) string { return env[k] },
 	}
 	if hook != nil {
 		hook(a)
@@ -290,22 +291,25 @@ func TestBatchInterruptedAndResumed(t *testing.T) {
 	// 400 scenes keep every kind of row (unpublished pages, invalid
 	// scenes, duplicates) while the suite stays fast under -race.
 	const n, rate, cancelAt = 400, 500, 120 // rate: a second
-	srv, env := fakeEnv(t, wxacodetest.WithPublishedPages("pages/item/index"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var seen atomic.Int64 // the run is cancelled after cancelAt calls reach the API
+	cancelAfter := wxacodetest.WithMiddleware(func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r)
+			if strings.HasSuffix(r.URL.Path, "/getwxacodeunlimit") && seen.Add(1) == cancelAt {
+				cancel()
+			}
+		})
+	})
+	srv, env := fakeEnv(t, wxacodetest.WithPublishedPages("pages/item/index"), cancelAfter)
 	in, wantFail, wantImages := batchInput(t, n)
 	out := filepath.Join(t.TempDir(), "codes")
 	args := []string{"batch", "-base-url", srv.URL, "-in", in, "-out", out, "-page", "pages/item/index",
 		"-concurrency", "8", "-rate", fmt.Sprintf("%d/s", rate)}
 	srv.FailNext(3, -1) // transient: the client retries
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	first := runCLI(ctx, t, env, func(a *app) {
-		a.afterEach = func(settled int) {
-			if settled == cancelAt {
-				cancel()
-			}
-		}
-	}, args...)
+	first := runCLI(ctx, t, env, nil, args...)
 	if first.code != exitInterrupted || !strings.Contains(first.stderr, "interrupted") {
 		t.Fatalf("first run: exit %d, stderr %q; want 130 and interrupted", first.code, first.stderr)
 	}
@@ -438,135 +442,5 @@ func TestBatchRerunIsANoOp(t *testing.T) {
 	third := runCLI(context.Background(), t, env, nil, "batch", "-base-url", srv.URL, "-in", in, "-out", out)
 	if third.code != exitOK || len(srv.Requests()) != calls || !strings.Contains(third.stderr, "2 already present") {
 		t.Errorf("third run: exit %d, %d new calls, stderr %q; want a no-op", third.code, len(srv.Requests())-calls, third.stderr)
-	}
-}
-
-func TestFileBase(t *testing.T) {
-	tests := []struct{ scene, want string }{
-		{"id=42", "id%3D42"},
-		{"a/b", "a%2Fb"},
-		{"..", "%2E."},
-		{".hidden", "%2Ehidden"},
-		{"a.b_c-d", "a.b_c-d"},
-		{"x%y", "x%25y"},
-		{"!#$&'()*+,/:;=?@~", "%21%23%24%26%27%28%29%2A%2B%2C%2F%3A%3B%3D%3F%40%7E"},
-	}
-	for _, tc := range tests {
-		if got := fileBase(tc.scene); got != tc.want {
-			t.Errorf("fileBase(%q) = %q, want %q", tc.scene, got, tc.want)
-		}
-	}
-	// One to one over a set of scenes that differ in one character.
-	seen := map[string]string{}
-	for c := 0x21; c < 0x7f; c++ {
-		scene := "a" + string(rune(c))
-		base := fileBase(scene)
-		if other, dup := seen[base]; dup {
-			t.Errorf("%q and %q both map to %q", scene, other, base)
-		}
-		seen[base] = scene
-		if strings.ContainsAny(base, `/\`) {
-			t.Errorf("fileBase(%q) = %q holds a separator", scene, base)
-		}
-	}
-}
-
-func TestCheckFilename(t *testing.T) {
-	tests := []struct {
-		name, want string
-		ok         bool
-	}{
-		{"poster-1", "poster-1", true},
-		{"poster-1.jpg", "poster-1", true},
-		{"poster-1.PNG", "poster-1", true},
-		{"../etc/passwd", "", false},
-		{"a/b", "", false},
-		{`a\b`, "", false},
-		{".hidden", "", false},
-		{".jpg", "", false},
-		{"", "", false},
-	}
-	for _, tc := range tests {
-		got, err := checkFilename(tc.name)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("checkFilename(%q) = %q, %v; want %q, ok %v", tc.name, got, err, tc.want, tc.ok)
-		}
-	}
-}
-
-func TestReadRows(t *testing.T) {
-	tests := []struct {
-		name    string
-		content string
-		want    []row
-	}{
-		{"lines", "a=1\r\n\n  b=2  \n", []row{{line: 1, scene: "a=1"}, {line: 3, scene: "b=2"}}},
-		{"csv with all columns", "scene,page,filename\n\"a=1,2\",pages/x,poster\nb=2,,\n", []row{{line: 2, scene: "a=1,2", page: "pages/x", filename: "poster"}, {line: 3, scene: "b=2"}}},
-		{"csv columns in any order, BOM", "\xef\xbb\xbfSCENE,filename\nc=3,f3\n", []row{{line: 2, scene: "c=3", filename: "f3"}}},
-		{"a comma scene is not a header", "scene=1,2\n", []row{{line: 1, scene: "scene=1,2"}}},
-		{"page before scene", "page,scene\npages/a,s=1\n", []row{{line: 2, scene: "s=1", page: "pages/a"}}},
-		{"scene alone", "scene\ns=1\n", []row{{line: 2, scene: "s=1"}}},
-		{"semicolons, quoted and padded", "\" Page \";\"SCENE\"\npages/b;s=2\n", []row{{line: 2, scene: "s=2", page: "pages/b"}}},
-		{"tabs", "filename\tscene\nf\ts=3\n", []row{{line: 2, scene: "s=3", filename: "f"}}},
-		{"failures.csv fed back", "scene,errcode,errmsg\ns=4,41030,\"invalid page, rid: 1\"\n", []row{{line: 2, scene: "s=4"}}},
-		{"scenes that look like words", "scenery\nscene=1\n", []row{{line: 1, scene: "scenery"}, {line: 2, scene: "scene=1"}}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(t.TempDir(), "in")
-			if err := os.WriteFile(p, []byte(tc.content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			var got []row
-			if _, err := readRows(context.Background(), p, nil, func(rw row) { got = append(got, rw) }); err != nil {
-				t.Fatal(err)
-			}
-			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-				t.Errorf("rows = %+v, want %+v", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestCompleteFile(t *testing.T) {
-	dir := t.TempDir()
-	big := bytes.Repeat([]byte{0x55}, 3*tailWindow)
-	cat := func(parts ...string) []byte {
-		var b []byte
-		for i, p := range parts {
-			if i == 1 {
-				b = append(b, big...)
-			}
-			b = append(b, p...)
-		}
-		return b
-	}
-	iend := "\x00\x00\x00\x00IEND\xaeB`\x82"
-	tests := []struct {
-		name string
-		data []byte
-		want bool
-	}{
-		{"large jpeg", cat("\xff\xd8\xff\xe0", "\xff\xd9"), true},
-		{"large jpeg with padding", cat("\xff\xd8\xff\xe0", "\xff\xd9\x00\x00\n"), true},
-		{"large jpeg cut short", cat("\xff\xd8\xff\xe0", "\xff"), false},
-		{"large png", cat("\x89PNG\r\n\x1a\n", iend), true},
-		{"large png with bytes after IEND", cat("\x89PNG\r\n\x1a\n", iend+"trailing"), true},
-		{"large png cut short", cat("\x89PNG\r\n\x1a\n", iend[:6]), false},
-		{"small jpeg", []byte("\xff\xd8\xff\xe0\xff\xd9"), true},
-		{"html", []byte("<html>\xff\xd9"), false},
-		{"empty", nil, false},
-	}
-	for _, tc := range tests {
-		p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
-		if err := os.WriteFile(p, tc.data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if got := completeFile(p); got != tc.want {
-			t.Errorf("%s: completeFile = %v, want %v", tc.name, got, tc.want)
-		}
-	}
-	if completeFile(dir) {
-		t.Error("a directory counts as a complete image")
 	}
 }

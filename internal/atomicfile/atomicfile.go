@@ -5,6 +5,7 @@ package atomicfile
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -93,4 +94,22 @@ func RemoveTemps(dir string, olderThan time.Duration) int {
 		}
 	}
 	return n
+}
+
+// CheckDir makes sure dir exists (creating it, and its parents, if create
+// is set) and takes files: it creates a temporary file there and removes
+// it. Errors name dir.
+func CheckDir(dir string, create bool) error {
+	if create {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("output directory: %w", err)
+		}
+	}
+	f, err := CreateTemp(dir)
+	if err != nil {
+		return fmt.Errorf("output directory %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	return os.Remove(name)
 }

@@ -1,4 +1,4 @@
-package main
+package batch
 
 import (
 	"context"
@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/go-wxacode/wxacode"
-	"github.com/go-wxacode/wxacode/internal/wait"
 )
 
 // quotaGate pauses every worker after a quota error: the first pause is
 // first, each further one (after the previous ended) twice as long, up to
 // maxQuotaPause; a success resets it. Quota errors for giveUp with no
-// success in between exhaust it.
+// success in between exhaust it. Its time is clock's.
 type quotaGate struct {
+	clock         Clock
 	first, giveUp time.Duration
 
 	mu        sync.Mutex
@@ -52,9 +52,12 @@ func pauseReason(code int) string {
 // wait returns once any pause is over, or false if ctx ended.
 func (g *quotaGate) wait(ctx context.Context) bool {
 	g.mu.Lock()
-	d := time.Until(g.until)
+	d := g.until.Sub(g.clock.Now())
 	g.mu.Unlock()
-	return wait.For(ctx, d) == nil
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	return g.clock.Sleep(ctx, d) == nil
 }
 
 // trip records a quota error (errcode code) and starts a pause, unless one
@@ -63,7 +66,7 @@ func (g *quotaGate) wait(ctx context.Context) bool {
 func (g *quotaGate) trip(code int) (d time.Duration, started, exhausted bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	now := time.Now()
+	now := g.clock.Now()
 	if g.since.IsZero() {
 		g.since = now
 	}
@@ -87,8 +90,15 @@ func (g *quotaGate) trip(code int) (d time.Duration, started, exhausted bool) {
 func (g *quotaGate) paused() (code int, left time.Duration, ok bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	left = time.Until(g.until)
+	left = g.until.Sub(g.clock.Now())
 	return g.code, left, left > 0
+}
+
+// lastCode is the errcode of the last pause (0 if none).
+func (g *quotaGate) lastCode() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.code
 }
 
 // success forgets earlier quota errors.

@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package batch
 
 import (
 	"errors"
@@ -10,18 +10,12 @@ import (
 	"syscall"
 )
 
-// lockFile is the file a batch holds locked in its output directory.
-const lockFile = ".wxacode.lock"
-
-// errLocked says another live run holds the directory.
-var errLocked = errors.New("is in use by another wxacode batch run")
-
 // lockDir takes dir for this run with flock(2) on dir/.wxacode.lock. The
 // kernel releases the lock when the process dies, so a killed run never
 // blocks the next one. The returned function releases it and removes the
 // file.
 func lockDir(dir string) (unlock func(), err error) {
-	path := filepath.Join(dir, lockFile)
+	path := filepath.Join(dir, LockFile)
 	for {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 		if err != nil {

@@ -1,4 +1,4 @@
-package main
+package batch
 
 import (
 	"bufio"
@@ -18,7 +18,7 @@ import (
 	"github.com/go-wxacode/wxacode/internal/atomicfile"
 )
 
-// manifestFile records, in the output directory, what made each image:
+// ManifestFile records, in the output directory, what made each image:
 // one line a write,
 //
 //	w2 CRC KEY ORIGIN SCENE NAME
@@ -35,7 +35,7 @@ import (
 // was killed between the rename and the record, the manifest is gone, an
 // older version's manifest) is minted again, never trusted. The file is
 // rewritten whole (atomically) when it holds many more lines than names.
-const manifestFile = ".wxacode.manifest"
+const ManifestFile = ".wxacode.manifest"
 
 // maxManifestLine bounds a line: a record is under 300 bytes. A longer one
 // means the file is not ours, and the run stops rather than guess.
@@ -82,7 +82,7 @@ type manifest struct {
 
 // manifestError says that dir's manifest cannot be read, and what to do.
 func manifestError(dir string, why string) error {
-	return fmt.Errorf("%s cannot be read as a manifest (%s); move it away to mint every image in %s again", filepath.Join(dir, manifestFile), why, dir)
+	return fmt.Errorf("%s cannot be read as a manifest (%s); move it away to mint every image in %s again", filepath.Join(dir, ManifestFile), why, dir)
 }
 
 // loadManifest reads dir's manifest (a missing one is empty), first
@@ -114,7 +114,7 @@ func loadManifest(dir string) (*manifest, error) {
 // missing one. Anything but a regular file (a directory, a FIFO that would
 // block, a link to a device) is refused before it is opened.
 func openManifest(dir string) (*os.File, error) {
-	path := filepath.Join(dir, manifestFile)
+	path := filepath.Join(dir, ManifestFile)
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -259,8 +259,8 @@ func (m *manifest) compact() error {
 			b.WriteString(formatRecord(name, rec))
 		}
 	}
-	if err := atomicfile.Write(m.dir, manifestFile, b.Bytes()); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Join(m.dir, manifestFile), err)
+	if err := atomicfile.Write(m.dir, ManifestFile, b.Bytes()); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Join(m.dir, ManifestFile), err)
 	}
 	m.newline = false
 	return nil
@@ -270,9 +270,9 @@ func (m *manifest) compact() error {
 // ending a torn last line, so that it cannot swallow this one).
 func (m *manifest) appendLocked(line string) error {
 	if m.f == nil {
-		f, err := os.OpenFile(filepath.Join(m.dir, manifestFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, atomicfile.Perm)
+		f, err := os.OpenFile(filepath.Join(m.dir, ManifestFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, atomicfile.Perm)
 		if err != nil {
-			return fmt.Errorf("write %s: %w", filepath.Join(m.dir, manifestFile), err)
+			return fmt.Errorf("write %s: %w", filepath.Join(m.dir, ManifestFile), err)
 		}
 		m.f = f
 	}
@@ -280,7 +280,7 @@ func (m *manifest) appendLocked(line string) error {
 		line = "\n" + line
 	}
 	if _, err := m.f.WriteString(line); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Join(m.dir, manifestFile), err)
+		return fmt.Errorf("write %s: %w", filepath.Join(m.dir, ManifestFile), err)
 	}
 	m.newline = false
 	return nil
@@ -301,7 +301,7 @@ func (m *manifest) replacing(name string) error {
 		return err
 	}
 	if err := m.f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Join(m.dir, manifestFile), err)
+		return fmt.Errorf("write %s: %w", filepath.Join(m.dir, ManifestFile), err)
 	}
 	delete(m.recs, d)
 	return nil
@@ -325,7 +325,7 @@ func (m *manifest) close() error {
 	err := m.f.Close()
 	m.f = nil
 	if err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Join(m.dir, manifestFile), err)
+		return fmt.Errorf("write %s: %w", filepath.Join(m.dir, ManifestFile), err)
 	}
 	return nil
 }
