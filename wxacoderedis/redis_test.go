@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,7 +48,7 @@ func startRedisB(t testing.TB, args ...string) *redisServer {
 	t.Cleanup(func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		_ = s.cmd.Process.Signal(syscall.SIGCONT) // let a stopped server run its exit
+		_ = s.cmd.Process.Signal(sigCont) // let a stopped server run its exit
 		_ = s.cmd.Process.Kill()
 		_ = s.cmd.Wait()
 	})
@@ -89,7 +88,7 @@ func (s *redisServer) stop(t *testing.T) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := s.cmd.Process.Signal(sigStop); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -98,7 +97,7 @@ func (s *redisServer) cont(t *testing.T) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := s.cmd.Process.Signal(sigCont); err != nil {
 		t.Fatal(err)
 	}
 }

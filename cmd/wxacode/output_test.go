@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/go-wxacode/wxacode/wxacodetest"
@@ -18,7 +17,7 @@ import (
 func TestGetWritesThroughWhatIsNotAFile(t *testing.T) {
 	t.Run("FIFO", func(t *testing.T) {
 		fifo := filepath.Join(t.TempDir(), "code.fifo")
-		if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		if err := mkfifo(fifo); err != nil {
 			t.Skipf("mkfifo: %v", err)
 		}
 		got := make(chan []byte, 1)
@@ -60,10 +59,10 @@ func TestGetWritesThroughWhatIsNotAFile(t *testing.T) {
 		null, full := filepath.Join(dir, "null"), filepath.Join(dir, "full")
 		// Devices of our own (as /dev/null and /dev/full), so that a
 		// command that replaced them would break nothing of the machine's.
-		if err := syscall.Mknod(null, syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
+		if err := mkchar(null, 1, 3); err != nil {
 			t.Skipf("mknod needs root: %v", err)
 		}
-		if err := syscall.Mknod(full, syscall.S_IFCHR|0o666, 1<<8|7); err != nil {
+		if err := mkchar(full, 1, 7); err != nil {
 			t.Skipf("mknod: %v", err)
 		}
 		if res := runBinary(t, nil, "", "get", "-fake", "-scene", "id=3", "-o", null); res.code != exitOK {
