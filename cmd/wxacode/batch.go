@@ -22,13 +22,15 @@ within the API's rate limit.
 
 Input: the first line (after a byte order mark) is a CSV header exactly
 when one of its fields, trimmed, unquoted and in any case, is "scene"; its
-delimiter ("," ";" or tab) is the file's, each line is one record, and
+delimiter ("," ";" or tab) is the file's, records are RFC 4180's (a
+quoted field may hold the delimiter, "" for a quote, and line breaks), and
 fields may be empty. Columns come in any order: scene, and optionally page
 and filename; other columns are ignored with a warning, so
 DIR/failures.csv can be fed back as input to retry its rows. An empty page
 means -page, an empty filename one derived from the scene. Any other first
-line means one scene per line. Input is read a line at a time; a line over
-64 KiB fails on its own.
+line means one scene per line. Input is read a record at a time; a record
+over 64 KiB fails on its own (a quote left open runs to the end of the
+input, as RFC 4180 reads it).
 
 Output: DIR/NAME.jpg (or .png with -transparent: the extension follows the
 image received). NAME is the row's filename, or the scene with every byte

@@ -16,6 +16,9 @@
 // output directory another batch holds; 130 interrupted by Ctrl-C, 143 by
 // SIGTERM, 129 by SIGHUP (run the same batch again to finish). The manual
 // is README.md beside this file, and -h.
+//
+// This package parses flags and prints; the batch engine (plan, manifest,
+// workers, quota pauses) is internal/batch, behind batch.Run.
 package main
 
 import (

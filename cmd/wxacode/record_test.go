@@ -312,3 +312,55 @@ func TestBadStaticTokenStops(t *testing.T) {
 		})
 	}
 }
+
+// TestQuotedFieldsInTheInput: RFC 4180 input, as a spreadsheet exports
+// it: quoted fields holding the delimiter, quotes and line breaks. The
+// rows whose filename holds a line break, a tab, an escape or a DEL fail
+// on their own (exit 1) and are listed in failures.csv, which reads back
+// as input; the others are minted.
+func TestQuotedFieldsInTheInput(t *testing.T) {
+	srv, env := fakeEnv(t)
+	input := "scene,filename,note\n" +
+		"a=1,\"one, with a comma\",\"a note\nover two lines\"\n" +
+		"a=2,\"two \"\"quoted\"\"\",\n" +
+		"a=3,\"new\nline\",\n" +
+		"a=4,\"tab\there\",\n" +
+		"a=5,\"esc\x1bhere\",\n" +
+		"a=6,\"del\x7fhere\",\n" +
+		"a=7,seven,\n"
+	out := filepath.Join(t.TempDir(), "codes")
+	r := batchIn(t, env, writeFile(t, "in.csv", input), out, "-base-url", srv.URL)
+	if r.code != exitFailed {
+		t.Fatalf("exit %d, stderr %q; want 1", r.code, r.stderr)
+	}
+	for name, scene := range map[string]string{"one, with a comma.jpg": "a=1", "two \"quoted\".jpg": "a=2", "seven.jpg": "a=7"} {
+		wantCode(t, out, name, scene, 0)
+	}
+	if got := listImages(t, out); len(got) != 3 {
+		t.Errorf("images %q, want 3", got)
+	}
+	fails := readFailures(t, filepath.Join(out, failuresFile))
+	for _, s := range []string{"a=3", "a=4", "a=5", "a=6"} {
+		if !strings.Contains(fails[s][1], "control character") {
+			t.Errorf("failures.csv says %q for %s, want a control character", fails[s], s)
+		}
+	}
+	if len(fails) != 4 {
+		t.Errorf("failures.csv has %d rows, want 4: %v", len(fails), fails)
+	}
+	// failures.csv reads back: the same four rows fail the same way, and
+	// nothing is minted again.
+	before := len(srv.Requests())
+	fed := filepath.Join(t.TempDir(), "failures.csv")
+	data, err := os.ReadFile(filepath.Join(out, failuresFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fed, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = batchIn(t, env, fed, out, "-base-url", srv.URL)
+	if r.code != exitFailed || len(srv.Requests()) != before || !strings.Contains(r.stderr, "4 scenes: 0 minted, 0 already present, 4 failed") {
+		t.Errorf("fed back: exit %d, %d calls, stderr %q", r.code, len(srv.Requests())-before, r.stderr)
+	}
+}
