@@ -115,11 +115,10 @@ func commands() []subcommand {
 
 // usage is the text of "wxacode -h".
 func usage() string {
-	var lines, helps, names []string
+	var lines, helps []string
 	for _, c := range commands() {
 		lines = append(lines, fmt.Sprintf("  wxacode %-5s %s\n", c.name, c.args))
 		helps = append(helps, fmt.Sprintf("%q", "wxacode help "+c.name))
-		names = append(names, c.name)
 	}
 	return `wxacode mints WeChat mini program codes (getUnlimitedQRCode).
 
