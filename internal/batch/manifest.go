@@ -46,11 +46,16 @@ type requestKey [16]byte
 
 func parseKey(s string) (requestKey, bool) {
 	var k requestKey
-	if len(s) != 2*len(k) {
-		return k, false
+	return k, decodeHex(k[:], s)
+}
+
+// decodeHex fills dst from s, exactly 2*len(dst) hex digits.
+func decodeHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
 	}
-	_, err := hex.Decode(k[:], []byte(s))
-	return k, err == nil
+	_, err := hex.Decode(dst, []byte(s))
+	return err == nil
 }
 
 // short is a 64-bit hash, enough to tell two origins or two scenes apart
@@ -221,11 +226,7 @@ func parseRecord(line string) (name string, rec record, ok, valid bool) {
 
 func parseShort(s string) (short, bool) {
 	var v short
-	if len(s) != 2*len(v) {
-		return v, false
-	}
-	_, err := hex.Decode(v[:], []byte(s))
-	return v, err == nil
+	return v, decodeHex(v[:], s)
 }
 
 // lookup returns what made the image under name, if recorded before this
