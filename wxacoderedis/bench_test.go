@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // BenchmarkLimiterWait: how many turns one process can be granted per
@@ -35,4 +37,21 @@ func BenchmarkLimiterWaitParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkLimiterWaitDeadlines: BenchmarkLimiterWait with a client that
+// honours context deadlines (ContextTimeoutEnabled): the Limiter then runs
+// its commands in the caller's goroutine, with no goroutine to bound them.
+func BenchmarkLimiterWaitDeadlines(b *testing.B) {
+	srv := startRedisB(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.addr, ContextTimeoutEnabled: true})
+	b.Cleanup(func() { _ = rdb.Close() })
+	l := NewLimiter(rdb, "bench", 1<<30, time.Second)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

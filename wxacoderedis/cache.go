@@ -70,7 +70,7 @@ type codeWait struct {
 func NewCache(rdb redis.UniversalClient, name string, opts ...Option) *Cache {
 	o := newOptions(opts)
 	return &Cache{rdb: rdb, prefix: "wxacode:" + name + ":code:", leasePrefix: "wxacode:" + name + ":lease:",
-		id: newID(), ttl: o.ttl, guard: newGuard("cache", o), releaseS: newScript(releaseLua),
+		id: newID(), ttl: o.ttl, guard: newGuard("cache", rdb, o), releaseS: newScript(releaseLua),
 		slots: make(chan struct{}, maxCacheCommands), waits: make(map[string]*codeWait)}
 }
 

@@ -48,6 +48,11 @@
 // a command of its own: a slow Redis is not taken for a dead one. The
 // Cache keeps at most 8 commands in flight, so that a thousand callers
 // missing at once do not queue for connections inside their bound.
+// Without ContextTimeoutEnabled each command runs in a goroutine of its
+// own, which the caller stops waiting for at the bound; with it (on a
+// *redis.Client, *redis.ClusterClient or *redis.Ring), go-redis ends the
+// command at the bound itself and it runs in the caller's goroutine, which
+// saves a goroutine a command (BenchmarkLimiterWaitDeadlines).
 //
 // A command that fails or runs out of time leaves Redis alone for a second
 // (WithPause); then one caller at a time tries it again (the limiter in

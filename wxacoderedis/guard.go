@@ -24,6 +24,9 @@ type guard struct {
 	pause   time.Duration
 	logger  *slog.Logger
 	now     func() time.Time
+	// direct: the client bounds its commands by their context's deadline
+	// (see honoursDeadlines), so a command needs no goroutine of its own
+	direct bool
 
 	mu        sync.Mutex
 	down      bool      // failed, and not yet answered again
@@ -40,9 +43,25 @@ type guard struct {
 // command's own bound: a slow Redis is not a dead one.
 func setupBound(timeout time.Duration) time.Duration { return max(500*time.Millisecond, 2*timeout) }
 
-func newGuard(what string, o options) *guard {
+func newGuard(what string, rdb redis.UniversalClient, o options) *guard {
 	return &guard{what: what, timeout: o.timeout, setup: setupBound(o.timeout), pause: o.pause, logger: o.logger,
-		now: time.Now, changed: make(chan struct{})}
+		now: time.Now, changed: make(chan struct{}), direct: honoursDeadlines(rdb)}
+}
+
+// honoursDeadlines reports whether rdb ends a command (its dial, its wait
+// for a connection, its write and its read) at its context's deadline:
+// go-redis does with ContextTimeoutEnabled set, and otherwise bounds reads
+// and writes by ReadTimeout and WriteTimeout alone (3 s by default).
+func honoursDeadlines(rdb redis.UniversalClient) bool {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
 }
 
 // use is one admitted use of Redis, to report.
@@ -205,6 +224,9 @@ const kindNoAnswer = "no answer"
 // configuration error is reported as what it is; anything else is
 // kindNoAnswer.
 func kindOf(err error) string {
+	if err == nil {
+		return ""
+	}
 	var rerr redis.Error
 	if errors.As(err, &rerr) && !errors.Is(err, errTimeout) {
 		kind, _, _ := strings.Cut(rerr.Error(), " ")
@@ -222,15 +244,27 @@ func isNoScript(err error) bool { return kindOf(err) == "NOSCRIPT" }
 // bounded runs fn with a context bounded by d and returns when fn does or
 // the time is up, whichever is first: fn keeps running in its goroutine
 // until go-redis gives up on it, but nobody waits for it (go-redis ignores
-// context deadlines on reads unless ContextTimeoutEnabled is set). ctx's
-// own error is returned as it is.
-func bounded[T any](ctx context.Context, d time.Duration, fn func(ctx context.Context) (T, error)) (T, error) {
+// context deadlines on reads unless ContextTimeoutEnabled is set). With
+// direct, the client ends fn at the deadline itself, and fn runs in the
+// caller's goroutine. ctx's own error is returned as it is.
+func bounded[T any](ctx context.Context, d time.Duration, direct bool, fn func(ctx context.Context) (T, error)) (T, error) {
 	type result struct {
 		v   T
 		err error
 	}
 	cctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	if direct {
+		v, err := fn(cctx)
+		if err := ctx.Err(); err != nil {
+			var zero T
+			return zero, err
+		}
+		if err != nil && cctx.Err() != nil {
+			err = errTimeout
+		}
+		return v, err
+	}
 	done := make(chan result, 1)
 	go func() {
 		v, err := fn(cctx)
@@ -255,10 +289,10 @@ func bounded[T any](ctx context.Context, d time.Duration, fn func(ctx context.Co
 // that a command's budget must not pay for.
 func command[T any](ctx context.Context, g *guard, rdb redis.UniversalClient, fn func(ctx context.Context) (T, error)) (T, error) {
 	if rdb.PoolStats().IdleConns == 0 {
-		if _, err := bounded(ctx, g.setup, func(ctx context.Context) (string, error) { return rdb.Ping(ctx).Result() }); err != nil {
+		if _, err := bounded(ctx, g.setup, g.direct, func(ctx context.Context) (string, error) { return rdb.Ping(ctx).Result() }); err != nil {
 			var zero T
 			return zero, err
 		}
 	}
-	return bounded(ctx, g.timeout, fn)
+	return bounded(ctx, g.timeout, g.direct, fn)
 }

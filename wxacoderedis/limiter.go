@@ -35,13 +35,16 @@ type Limiter struct {
 	guard    *guard
 	reserveS *script
 	giveS    *script
+	// interval, offset and fleetMemory (µs) as script arguments, boxed
+	// once (boxing an int64 allocates)
+	intervalArg, offsetArg, memoryArg any
 
 	mu        sync.Mutex
 	queue     []*turn  // callers waiting for a reservation
 	reservers int      // reservations in flight (at most maxReservers)
 	fleet     int      // Limiters seen by the last reservation
 	schedEnd  int64    // µs on Redis's clock: the last turn of the fleet's that this Limiter heard of
-	lastTat   string   // the quota's tat after this Limiter's last turn
+	lastTat   int64    // the quota's tat after this Limiter's last turn (µs)
 	clock     clockMap // Redis's clock on this process's
 	lastRTT   time.Duration
 	reported  time.Time   // when this Limiter last told Redis it is one of the fleet
@@ -67,7 +70,7 @@ func NewLimiter(rdb redis.UniversalClient, name string, n int, period time.Durat
 		n:        n,
 		period:   period,
 		policy:   o.fallback,
-		guard:    newGuard("limiter", o),
+		guard:    newGuard("limiter", rdb, o),
 		reserveS: newScript(reserveLua),
 		giveS:    newScript(giveBackLua),
 	}
@@ -75,6 +78,7 @@ func NewLimiter(rdb redis.UniversalClient, name string, n int, period time.Durat
 		l.interval = max(1, (period.Nanoseconds()/int64(n)+999)/1000)
 		l.offset = int64(max(1, (n+59)/60)) * l.interval
 	}
+	l.intervalArg, l.offsetArg, l.memoryArg = l.interval, l.offset, fleetMemory.Microseconds()
 	return l
 }
 
@@ -162,7 +166,7 @@ func (l *Limiter) probe(ctx context.Context) {
 func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, error) {
 	l.mu.Lock()
 	lead := l.lastRTT.Microseconds() / 2
-	id := ""
+	id, reported := "", l.reported
 	if now := time.Now(); now.Sub(l.reported) >= fleetReport {
 		id, l.reported = l.id, now
 	}
@@ -180,13 +184,19 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 		debtor, owed = ep, min(ep.granted.Load(), ep.perPeriod)
 	}
 	l.mu.Unlock()
-	args := append([]any{l.interval, l.offset, len(horizons), id, fleetMemory.Microseconds(), lead, floor, owed * l.interval}, horizons...)
+	args := append([]any{l.intervalArg, l.offsetArg, len(horizons), id, l.memoryArg, lead, floor, owed * l.interval}, horizons...)
 	v, tm, err := l.reserveS.runTimed(ctx, l.guard, l.rdb, []string{l.key}, args...)
 	var r reservation
 	if err == nil {
 		r, err = parseReservation(v)
 	}
 	l.guard.report(ctx, u, err)
+	if err != nil && id != "" {
+		// not reported: the next call reports (and sets the key's life)
+		l.mu.Lock()
+		l.reported = reported
+		l.mu.Unlock()
+	}
 	if err == nil && debtor != nil {
 		debtor.granted.Store(0) // charged (those granted meanwhile are Redis's too: the grace takes both)
 	}
@@ -215,10 +225,10 @@ type turn struct {
 	deadline time.Time // zero: none
 	ready    chan struct{}
 	// set before ready is closed, with l.mu held:
-	out bool   // Redis failed
-	ok  bool   // a turn was reserved
-	at  int64  // when it may go, µs on Redis's clock
-	tat string // the quota's tat right after this turn
+	out bool  // Redis failed
+	ok  bool  // a turn was reserved
+	at  int64 // when it may go, µs on Redis's clock
+	tat int64 // the quota's tat right after this turn (µs)
 	// guarded by l.mu:
 	gone bool // the caller left
 }
@@ -276,13 +286,18 @@ func (l *Limiter) redisTurn(ctx context.Context, late bool) error {
 // sleepUntil sleeps until t's turn by the best mapping of Redis's clock
 // known when waking (a later answer with a shorter round trip may correct
 // it). A caller that leaves first releases the turn.
+//
+// Only a caller that slept can wake late: a turn already due when handed
+// over goes at once (its reservation's lead was short), and is never
+// given up, so that a fast Redis and a high limit cost one reservation a
+// turn.
 func (l *Limiter) sleepUntil(ctx context.Context, t *turn, late bool) error {
-	handed := time.Now() // a turn already due when handed over is not late
+	slept := false
 	for {
 		due := l.localTime(t.at)
 		d := time.Until(due)
 		if d <= 0 {
-			if late && time.Since(later(due, handed)) > l.lateness() {
+			if late && slept && time.Since(due) > l.lateness() {
 				return errLate
 			}
 			return nil
@@ -291,6 +306,7 @@ func (l *Limiter) sleepUntil(ctx context.Context, t *turn, late bool) error {
 			l.release(context.WithoutCancel(ctx), t)
 			return err
 		}
+		slept = true
 	}
 }
 
@@ -429,7 +445,7 @@ func (l *Limiter) reserveFor(ctx context.Context, batch []*turn) {
 			close(t.ready) // no turn within its deadline
 			continue
 		}
-		t.ok, t.at, t.tat = true, at, formatTat(at+l.offset)
+		t.ok, t.at, t.tat = true, at, at+l.offset
 		if !t.deadline.IsZero() && l.clock.local(at).After(t.deadline) {
 			t.ok = false // it would wake after its deadline
 		}
@@ -454,9 +470,13 @@ type reservation struct {
 	lost            bool    // Redis had lost the quota's state
 }
 
+// errBadAnswer is an answer of reserveLua's that it never gives (another
+// script under its digest?).
+var errBadAnswer = errors.New("wxacoderedis: unexpected answer of the quota script")
+
 // parseReservation reads reserveLua's answer.
 func parseReservation(v any) (reservation, error) {
-	bad := errors.New("wxacoderedis: unexpected answer of the quota script")
+	bad := errBadAnswer
 	vals, _ := v.([]any)
 	if len(vals) != 6 {
 		return reservation{}, bad
@@ -554,11 +574,11 @@ func (l *Limiter) giveBack(ctx context.Context, turns []spareTurn) {
 	mine := l.lastTat == last
 	l.mu.Unlock()
 	if mine {
-		v, err := l.giveS.run(ctx, l.guard, l.rdb, []string{l.key}, last, len(turns), l.interval)
+		v, err := l.giveS.run(ctx, l.guard, l.rdb, []string{l.key}, formatTat(last), len(turns), l.interval)
 		if n, _ := v.(int64); err == nil && n == 1 {
 			l.mu.Lock()
 			if l.lastTat == last {
-				l.lastTat = formatTat(turns[0].at + l.offset - l.interval)
+				l.lastTat = turns[0].at + l.offset - l.interval
 			}
 			l.mu.Unlock()
 			return
@@ -572,11 +592,3 @@ func (l *Limiter) giveBack(ctx context.Context, turns []spareTurn) {
 // formatTat writes the quota's tat as the script does ('%.0f' of
 // microseconds), so that giveBackLua can compare strings.
 func formatTat(us int64) string { return strconv.FormatInt(us, 10) }
-
-// later returns the later of a and b.
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // jsonLogger returns a logger writing JSON lines to a buffer safe for
@@ -111,42 +114,51 @@ func TestLimiterRedisRefused(t *testing.T) {
 
 // TestLimiterRedisHung: a server that accepts connections and never
 // answers (SIGSTOP) holds a Wait about 250 ms, not go-redis's 3 s read
-// timeout; Redis is then left alone for a second; when it answers again,
-// the shared bucket is used again.
+// timeout, whether the client bounds commands by their context
+// (ContextTimeoutEnabled: the command runs in the caller's goroutine) or
+// not (it runs in a goroutine of its own); Redis is then left alone for a
+// second; when it answers again, the shared bucket is used again.
 func TestLimiterRedisHung(t *testing.T) {
-	srv := startRedis(t)
-	rdb, calls := newRDB(t, srv.addr)
-	logger, logs := jsonLogger()
-	l := NewLimiter(rdb, "wxapp", 1000, time.Second, WithLogger(logger))
-	timedWait(t, l) // the connection is open and the script loaded
-	srv.stop(t)
-	if d := timedWait(t, l); d > 1500*time.Millisecond {
-		t.Errorf("Wait on a hung Redis took %v, want about 250 ms", d)
+	for _, honours := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ContextTimeoutEnabled=%v", honours), func(t *testing.T) {
+			srv := startRedis(t)
+			rdb, calls := newRDBWith(t, &redis.Options{Addr: srv.addr, ContextTimeoutEnabled: honours})
+			logger, logs := jsonLogger()
+			l := NewLimiter(rdb, "wxapp", 1000, time.Second, WithLogger(logger))
+			if got := l.guard.direct; got != honours {
+				t.Fatalf("guard.direct = %v, want %v", got, honours)
+			}
+			timedWait(t, l) // the connection is open and the script loaded
+			srv.stop(t)
+			if d := timedWait(t, l); d > 1500*time.Millisecond {
+				t.Errorf("Wait on a hung Redis took %v, want about 250 ms", d)
+			}
+			before := calls.n.Load()
+			for range 50 {
+				if d := timedWait(t, l); d > 500*time.Millisecond {
+					t.Errorf("a Wait in the pause took %v", d)
+				}
+			}
+			if got := calls.n.Load() - before; got != 0 {
+				t.Errorf("Redis asked %d times in the pause after a failure, want 0", got)
+			}
+			srv.cont(t)
+			time.Sleep(1100 * time.Millisecond) // the pause ends
+			timedWait(t, l)
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(logs.String(), "answers again") {
+				if time.Now().After(deadline) {
+					t.Fatalf("the limiter did not go back to Redis:\n%s", logs)
+				}
+				timedWait(t, l)
+				time.Sleep(50 * time.Millisecond)
+			}
+			if n, err := rdb.Exists(context.Background(), "wxacode:wxapp:quota").Result(); err != nil || n != 1 {
+				t.Errorf("the shared bucket is not in Redis after recovery: %d, %v", n, err)
+			}
+			wantOneWarning(t, logs)
+		})
 	}
-	before := calls.n.Load()
-	for range 50 {
-		if d := timedWait(t, l); d > 500*time.Millisecond {
-			t.Errorf("a Wait in the pause took %v", d)
-		}
-	}
-	if got := calls.n.Load() - before; got != 0 {
-		t.Errorf("Redis asked %d times in the pause after a failure, want 0", got)
-	}
-	srv.cont(t)
-	time.Sleep(1100 * time.Millisecond) // the pause ends
-	timedWait(t, l)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "answers again") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the limiter did not go back to Redis:\n%s", logs)
-		}
-		timedWait(t, l)
-		time.Sleep(50 * time.Millisecond)
-	}
-	if n, err := rdb.Exists(context.Background(), "wxacode:wxapp:quota").Result(); err != nil || n != 1 {
-		t.Errorf("the shared bucket is not in Redis after recovery: %d, %v", n, err)
-	}
-	wantOneWarning(t, logs)
 }
 
 // TestLimiterCancel: a caller that gives up while waiting for its turn

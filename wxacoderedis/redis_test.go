@@ -117,7 +117,13 @@ func freePort(t testing.TB) string {
 // most users pass them, counting the commands it is asked to send.
 func newRDB(t testing.TB, addr string) (*redis.Client, *countHook) {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	return newRDBWith(t, &redis.Options{Addr: addr})
+}
+
+// newRDBWith is newRDB for a client of other options.
+func newRDBWith(t testing.TB, opt *redis.Options) (*redis.Client, *countHook) {
+	t.Helper()
+	rdb := redis.NewClient(opt)
 	h := &countHook{}
 	rdb.AddHook(h)
 	t.Cleanup(func() { _ = rdb.Close() })

@@ -97,7 +97,12 @@ if ARGV[4] ~= '' then
     end
   end
 end
-redis.call('PEXPIRE', key, math.floor(math.max(tat - now, memory) / 1000) + 1000)
+-- The key outlives the last turn. A call with an ID sets its life (a
+-- Limiter that asks sends one at least once a second); one without
+-- needs to only when turns reach further than half of memory.
+if ARGV[4] ~= '' or tat - now > memory / 2 then
+  redis.call('PEXPIRE', key, math.floor(math.max(tat - now, memory) / 1000) + 1000)
+end
 return {got, fleet, tat, now, ats, lost}
 `
 

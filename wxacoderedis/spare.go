@@ -14,8 +14,8 @@ import (
 // not lost, nor does the quota's schedule run ahead of the callers using
 // it.
 type spareTurn struct {
-	at  int64  // µs on Redis's clock
-	tat string // the quota's tat right after it
+	at  int64 // µs on Redis's clock
+	tat int64 // the quota's tat right after it (µs)
 }
 
 // takeSpareLocked takes the earliest spare turn that is still to come (or
