@@ -47,6 +47,8 @@ type Limiter struct {
 	lastTat   int64    // the quota's tat after this Limiter's last turn (µs)
 	clock     clockMap // Redis's clock on this process's
 	lastRTT   time.Duration
+	born      string      // the quota key's "born" in the last answer
+	answered  time.Time   // when the last answer came
 	reported  time.Time   // when this Limiter last told Redis it is one of the fleet
 	share     *shareEpoch // while Redis is out, and for a grace after
 	spare     []spareTurn // turns whose callers left, by time
@@ -183,8 +185,15 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 	if ep := l.share; u.probe && ep != nil && ep.local != nil {
 		debtor, owed = ep, min(ep.granted.Load(), ep.perPeriod)
 	}
+	// The key lives at least fleetMemory after each Limiter's report (at
+	// most fleetReport apart): if it changed since an answer this recent,
+	// Redis lost it.
+	born := ""
+	if time.Since(l.answered) < fleetMemory-2*fleetReport {
+		born = l.born
+	}
 	l.mu.Unlock()
-	args := append([]any{l.intervalArg, l.offsetArg, len(horizons), id, l.memoryArg, lead, floor, owed * l.interval}, horizons...)
+	args := append([]any{l.intervalArg, l.offsetArg, len(horizons), id, l.memoryArg, lead, floor, owed * l.interval, born}, horizons...)
 	v, tm, err := l.reserveS.runTimed(ctx, l.guard, l.rdb, []string{l.key}, args...)
 	var r reservation
 	if err == nil {
@@ -202,7 +211,9 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 	}
 	if err == nil {
 		l.mu.Lock()
-		if r.fleet >= 0 {
+		if r.fleet >= 0 && !r.lost {
+			// (a key made anew counts only the Limiters that asked since:
+			// the share keeps to the fleet heard of before)
 			l.fleet = int(r.fleet)
 		}
 		l.clock.sample(tm.sent, tm.received, r.now)
@@ -215,6 +226,7 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 		}
 		l.schedEnd = max(l.schedEnd, r.tat-l.offset)
 		l.lastRTT = tm.received.Sub(tm.sent)
+		l.born, l.answered = r.born, tm.received
 		l.mu.Unlock()
 	}
 	return r, err
@@ -244,10 +256,15 @@ func (l *Limiter) redisTurn(ctx context.Context, late bool) error {
 		t.ok, t.at, t.tat = true, sp.at, sp.tat
 		return l.sleepUntil(ctx, t, late)
 	}
-	if !t.deadline.IsZero() && l.schedEnd > 0 && l.clock.local(l.schedEnd+l.interval).After(t.deadline) {
+	if !t.deadline.IsZero() && l.schedEnd > 0 && l.clock.local(l.schedEnd+l.interval).After(t.deadline) &&
+		time.Since(l.answered) < fleetReport {
 		// The fleet's turns already reach past this caller's deadline
 		// (they only grow, but for turns given back): no turn can come
-		// in time, and asking would only cost a round trip.
+		// in time, and asking would only cost a round trip. Once a
+		// second the caller asks anyway: a process whose callers all
+		// give up so would otherwise hear nothing of the fleet (its size,
+		// its schedule, a Redis that lost its state), which its fallback
+		// needs.
 		l.mu.Unlock()
 		<-ctx.Done()
 		return ctx.Err()
@@ -413,16 +430,16 @@ func (l *Limiter) reserveFor(ctx context.Context, batch []*turn) {
 	l.mu.Unlock()
 	u, ok := l.guard.admit()
 	var err error
+	var r reservation
 	if !ok {
 		err = errRedisOut // it failed since these callers queued
 	} else if !measured {
 		// The first use measures the round trip and Redis's clock, with
 		// no turn taken: turns due before their answer arrives would go
 		// late, bunched with the next (see reserveLua's lead).
-		_, err = l.ask(ctx, u, nil)
+		r, err = l.ask(ctx, u, nil)
 	}
-	var r reservation
-	if err == nil {
+	if err == nil && !r.lost {
 		r, err = l.ask(ctx, u, horizons(batch, time.Now()))
 	}
 
@@ -430,6 +447,11 @@ func (l *Limiter) reserveFor(ctx context.Context, batch []*turn) {
 	defer l.mu.Unlock()
 	if err != nil {
 		l.fellBackLocked()
+	}
+	if err != nil || r.lost {
+		// Out, or back after losing its state (see ask): every caller
+		// waiting goes through the fallback, which keeps to this
+		// process's share, before Redis gives it a turn.
 		for _, t := range append(batch, l.queue...) {
 			t.out = true
 			close(t.ready)
@@ -468,6 +490,7 @@ type reservation struct {
 	fleet, tat, now int64
 	ats             []int64 // each caller's turn, µs on Redis's clock; 0: none (the turns taken are the others)
 	lost            bool    // Redis had lost the quota's state
+	born            string  // when the quota's key was made
 }
 
 // errBadAnswer is an answer of reserveLua's that it never gives (another
@@ -478,7 +501,7 @@ var errBadAnswer = errors.New("wxacoderedis: unexpected answer of the quota scri
 func parseReservation(v any) (reservation, error) {
 	bad := errBadAnswer
 	vals, _ := v.([]any)
-	if len(vals) != 6 {
+	if len(vals) != 7 {
 		return reservation{}, bad
 	}
 	_, ok1 := vals[0].(int64) // the turns taken: ats says which
@@ -487,10 +510,11 @@ func parseReservation(v any) (reservation, error) {
 	now, ok4 := vals[3].(int64)
 	atsV, ok5 := vals[4].([]any)
 	lost, ok6 := vals[5].(int64)
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
+	born, ok7 := vals[6].(string)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 {
 		return reservation{}, bad
 	}
-	r := reservation{fleet: fleet, tat: tat, now: now, ats: make([]int64, len(atsV)), lost: lost == 1}
+	r := reservation{fleet: fleet, tat: tat, now: now, ats: make([]int64, len(atsV)), lost: lost == 1, born: born}
 	for i, a := range atsV {
 		at, ok := a.(int64)
 		if !ok {

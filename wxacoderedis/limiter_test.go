@@ -302,3 +302,93 @@ func TestFallbackPolicies(t *testing.T) {
 		}
 	})
 }
+
+// TestLimiterNoticesALostQuota: Redis loses the quota's key (a restart
+// without persistence, a failover, a flush) and another replica makes it
+// anew before this one asks again, after this one's turns are over: this
+// Limiter still sees that the state was lost (the key's "born" changed),
+// takes no turn from that answer, and keeps to its share of the fleet it
+// knew (not to n because the new key counts one Limiter) for the grace.
+func TestLimiterNoticesALostQuota(t *testing.T) {
+	srv := startRedis(t)
+	rdb, _ := newRDB(t, srv.addr)
+	ctx := context.Background()
+	a, b := NewLimiter(rdb, "wxapp", 100, time.Second), NewLimiter(rdb, "wxapp", 100, time.Second)
+	timedWait(t, a)
+	timedWait(t, b)
+	time.Sleep(fleetReport + 50*time.Millisecond) // a reports itself again, and hears of b
+	timedWait(t, a)
+	if got := a.fleetSize(); got != 2 {
+		t.Fatalf("a's fleet: %d, want 2", got)
+	}
+	time.Sleep(100 * time.Millisecond) // the turns a knew of are over
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	timedWait(t, b) // b makes the key anew
+	if a.epoch() != nil {
+		t.Fatal("a is pacing itself alone before it asked")
+	}
+	timedWait(t, a)
+	ep := a.epoch()
+	if ep == nil {
+		t.Fatal("a did not notice that Redis lost the quota: it paces itself by Redis alone")
+	}
+	if got := a.fleetSize(); got != 2 {
+		t.Errorf("a's fleet after the loss: %d, want the 2 it knew", got)
+	}
+	if got, want := ep.perPeriod, int64(100/2+1); got != want {
+		t.Errorf("a's share: %d a period, want %d (n/2 + 1)", got, want)
+	}
+}
+
+// TestLimiterAsksOnceASecondWhenNoTurnFits: while the fleet's turns reach
+// past every deadline its callers have, a Limiter asks Redis nothing for
+// them (they wait out their deadline), but once a second it asks anyway,
+// so that it keeps hearing of the fleet.
+func TestLimiterAsksOnceASecondWhenNoTurnFits(t *testing.T) {
+	srv := startRedis(t)
+	rdb, calls := newRDB(t, srv.addr)
+	hog, l := NewLimiter(rdb, "wxapp", 10, time.Second), NewLimiter(rdb, "wxapp", 10, time.Second)
+	// The hog's callers, with no deadline, hold the turns of the next 3 s.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	for range 30 {
+		go func() { _ = hog.Wait(ctx) }()
+	}
+	time.Sleep(300 * time.Millisecond)
+	short := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		return l.Wait(ctx)
+	}
+	if err := short(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait = %v, want its deadline: no turn fits", err)
+	}
+	before := calls.n.Load()
+	start := time.Now()
+	for range 3 {
+		if err := short(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Wait = %v, want its deadline", err)
+		}
+	}
+	if got := calls.n.Load() - before; got != 0 && time.Since(start) < 900*time.Millisecond {
+		t.Errorf("%d Redis commands for callers no turn could fit, within a second, want 0", got)
+	}
+	time.Sleep(time.Second)
+	before = calls.n.Load()
+	if err := short(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait = %v, want its deadline", err)
+	}
+	if got := calls.n.Load() - before; got != 1 {
+		t.Errorf("%d Redis commands a second after the last answer, want 1: the Limiter must keep hearing of the fleet", got)
+	}
+}
+
+// fleetSize returns the number of Limiters Redis last said share l's
+// quota (0 before the first answer that said).
+func (l *Limiter) fleetSize() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fleet
+}

@@ -32,7 +32,9 @@ import (
 // as this Limiter last heard it, so that a Redis that lost its state, by a
 // restart or a failover, does not hand out again turns the replicas still
 // hold), debt (µs: turns this Limiter granted alone while Redis was out,
-// which the quota must count, sent by the call that finds Redis back), then
+// which the quota must count, sent by the call that finds Redis back),
+// born (the quota's "born" as this Limiter last heard it, while the key
+// cannot have expired since; else empty), then
 // k horizons (µs; negative: none), earliest first: the
 // i-th caller takes the next turn if it comes within its horizon, else it
 // gets none and the turn goes to the next caller, so that no turn is spent
@@ -42,9 +44,17 @@ import (
 // ID), "tat" after
 // the turns (which identifies the last of them for giveBackLua), Redis's
 // clock (µs, by which each Limiter maps Redis's times to its own), for
-// each caller the time of its turn (µs) or 0 for none, and 1 when Redis
-// lost the quota's state (its key is gone while the caller knows of turns
-// still to come).
+// each caller the time of its turn (µs) or 0 for none, 1 when Redis lost
+// the quota's state (then no turn is taken: the replicas may be pacing
+// themselves alone, and the caller must first keep to its share), and
+// "born".
+//
+// "born" is when the key was made (µs, a string). Redis lost the state
+// when the key is gone while the caller knows of turns still to come, or
+// when it is gone or made anew since the caller's last answer, which came
+// too recently for the key to have expired: a restart, a failover, a
+// flush. The second finds it also when the turns the caller knew of are
+// over, or when another replica reached the new Redis first.
 //
 // allow-oom: the quota must be written even when codes fill Redis under
 // noeviction; a plain script's write would be refused (Redis 7.0 or
@@ -55,24 +65,34 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval, offset = tonumber(ARGV[1]), tonumber(ARGV[2])
 local want, memory, lead = tonumber(ARGV[3]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local stored = redis.pcall('HGET', key, 'tat')
-if type(stored) == 'table' and stored.err then -- another type: an older version's key
+local st = redis.pcall('HMGET', key, 'tat', 'born')
+if st.err then -- another type: an older version's key
   redis.call('DEL', key)
-  stored = false
+  st = {false, false}
 end
+local stored, born = st[1], st[2]
 local tat = tonumber(stored or 0)
 -- the quota's key outlives its last turn: missing while a caller knows of
--- turns still to come, Redis lost it (a restart, a failover, a flush)
-local lost = (not stored) and tonumber(ARGV[7]) > now and 1 or 0
+-- turns still to come, or not the one the caller last heard of, Redis lost
+-- it (a restart, a failover, a flush)
+local lost = 0
+if ((not stored) and tonumber(ARGV[7]) > now) or (ARGV[9] ~= '' and born ~= ARGV[9]) then
+  lost = 1
+end
+local new = not born
+if new then
+  born = string.format('%.0f', now)
+  redis.call('HSET', key, 'born', born)
+end
 if tat < now + lead then tat = now + lead end
 local floor = tonumber(ARGV[7])
 if tat < floor then tat = floor end
 tat = tat + tonumber(ARGV[8])
 local got, ats = 0, {}
 for i = 1, want do
-  local h = tonumber(ARGV[8 + i])
+  local h = tonumber(ARGV[9 + i])
   local at = tat + interval - offset
-  if h < 0 or at <= now + h then
+  if lost == 0 and (h < 0 or at <= now + h) then
     tat = tat + interval
     got = got + 1
     ats[i] = at
@@ -99,11 +119,12 @@ if ARGV[4] ~= '' then
 end
 -- The key outlives the last turn. A call with an ID sets its life (a
 -- Limiter that asks sends one at least once a second); one without
--- needs to only when turns reach further than half of memory.
-if ARGV[4] ~= '' or tat - now > memory / 2 then
+-- needs to only for a new key or when turns reach further than half of
+-- memory.
+if new or ARGV[4] ~= '' or tat - now > memory / 2 then
   redis.call('PEXPIRE', key, math.floor(math.max(tat - now, memory) / 1000) + 1000)
 end
-return {got, fleet, tat, now, ats, lost}
+return {got, fleet, tat, now, ats, lost, born}
 `
 
 // giveBackLua gives turns back to the quota when they are the last ones

@@ -146,6 +146,7 @@ func (c *countingLimiter) Wait(ctx context.Context) error {
 
 // fleetRun is one stress run: what the API saw and what each replica said.
 type fleetRun struct {
+	start   time.Time
 	reqs    []wxacodetest.Request // in the run's time, by arrival
 	results []stressResult
 }
@@ -160,6 +161,26 @@ func (f fleetRun) worst() int {
 	}
 	slices.SortFunc(sent, func(a, b wxacodetest.Request) int { return a.Time.Compare(b.Time) })
 	return maxInWindow(sent, stressPeriod)
+}
+
+// timeline writes, for each replica, the requests it sent in each 100 ms
+// of the run: where a worst window came from.
+func (f fleetRun) timeline() string {
+	var b strings.Builder
+	for i, r := range f.results {
+		buckets := make([]int, (stressRun+time.Second)/(100*time.Millisecond))
+		for _, tm := range r.Sent {
+			if k := int(tm.Sub(f.start) / (100 * time.Millisecond)); k >= 0 && k < len(buckets) {
+				buckets[k]++
+			}
+		}
+		fmt.Fprintf(&b, "replica %d, per 100 ms:", i)
+		for _, c := range buckets {
+			fmt.Fprintf(&b, " %d", c)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 // worstArrived is the most requests the fake saw arrive within one period.
@@ -215,7 +236,7 @@ func runFleet(t *testing.T, addrs []string, cache bool, during func(start time.T
 	}()
 	runReplicas(t, fleet...)
 	<-done
-	var run fleetRun
+	run := fleetRun{start: start}
 	for _, r := range fake.Requests() {
 		if !r.Time.Before(start) {
 			run.reqs = append(run.reqs, r)
@@ -243,7 +264,7 @@ func runFleet(t *testing.T, addrs []string, cache bool, during func(start time.T
 func wantWorst(t *testing.T, run fleetRun, limit int) {
 	t.Helper()
 	if got := run.worst(); got > limit {
-		t.Errorf("%d requests sent within one %v window, want at most %d\n%s", got, stressPeriod, limit, run.logs())
+		t.Errorf("%d requests sent within one %v window, want at most %d\n%s%s", got, stressPeriod, limit, run.timeline(), run.logs())
 	}
 	// Half a period's quota in the whole run: a busy two-core machine running
 	// five processes under the race detector mints slowly (each code costs
