@@ -207,9 +207,6 @@ func (f fleetRun) logs() string {
 // and calls during(start) in the parent while they run.
 func runFleet(t *testing.T, addrs []string, cache bool, during func(start time.Time)) fleetRun {
 	t.Helper()
-	if raceEnabled && os.Getenv("STRESS_RACE") == "" {
-		t.Skip("the race detector's slowdown puts 12 ms turns at the mercy of scheduling; .ci/run runs the stress tests without it (STRESS_RACE=1 runs them anyway)")
-	}
 	fake := wxacodetest.NewServer(wxacodetest.WithMinuteQuota(1 << 30))
 	t.Cleanup(fake.Close)
 	// The fake draws an image the first time it is asked for one of its
