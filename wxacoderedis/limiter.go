@@ -47,7 +47,8 @@ type Limiter struct {
 	lastTat   int64    // the quota's tat after this Limiter's last turn (µs)
 	clock     clockMap // Redis's clock on this process's
 	lastRTT   time.Duration
-	born      string      // the quota key's "born" in the last answer
+	born      int64       // the quota key's "born" in the last answer (µs)
+	bornArg   any         // born as a script argument, boxed once
 	answered  time.Time   // when the last answer came
 	reported  time.Time   // when this Limiter last told Redis it is one of the fleet
 	share     *shareEpoch // while Redis is out, and for a grace after
@@ -188,9 +189,9 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 	// The key lives at least fleetMemory after each Limiter's report (at
 	// most fleetReport apart): if it changed since an answer this recent,
 	// Redis lost it.
-	born := ""
-	if time.Since(l.answered) < fleetMemory-2*fleetReport {
-		born = l.born
+	var born any = 0 // none
+	if l.born != 0 && time.Since(l.answered) < fleetMemory-2*fleetReport {
+		born = l.bornArg
 	}
 	l.mu.Unlock()
 	args := append([]any{l.intervalArg, l.offsetArg, len(horizons), id, l.memoryArg, lead, floor, owed * l.interval, born}, horizons...)
@@ -226,7 +227,10 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 		}
 		l.schedEnd = max(l.schedEnd, r.tat-l.offset)
 		l.lastRTT = tm.received.Sub(tm.sent)
-		l.born, l.answered = r.born, tm.received
+		if r.born != l.born {
+			l.born, l.bornArg = r.born, r.born
+		}
+		l.answered = tm.received
 		l.mu.Unlock()
 	}
 	return r, err
@@ -490,7 +494,7 @@ type reservation struct {
 	fleet, tat, now int64
 	ats             []int64 // each caller's turn, µs on Redis's clock; 0: none (the turns taken are the others)
 	lost            bool    // Redis had lost the quota's state
-	born            string  // when the quota's key was made
+	born            int64   // when the quota's key was made (µs)
 }
 
 // errBadAnswer is an answer of reserveLua's that it never gives (another
@@ -510,7 +514,7 @@ func parseReservation(v any) (reservation, error) {
 	now, ok4 := vals[3].(int64)
 	atsV, ok5 := vals[4].([]any)
 	lost, ok6 := vals[5].(int64)
-	born, ok7 := vals[6].(string)
+	born, ok7 := vals[6].(int64)
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 {
 		return reservation{}, bad
 	}

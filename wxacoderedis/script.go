@@ -34,7 +34,7 @@ import (
 // hold), debt (µs: turns this Limiter granted alone while Redis was out,
 // which the quota must count, sent by the call that finds Redis back),
 // born (the quota's "born" as this Limiter last heard it, while the key
-// cannot have expired since; else empty), then
+// cannot have expired since; else 0), then
 // k horizons (µs; negative: none), earliest first: the
 // i-th caller takes the next turn if it comes within its horizon, else it
 // gets none and the turn goes to the next caller, so that no turn is spent
@@ -49,7 +49,7 @@ import (
 // themselves alone, and the caller must first keep to its share), and
 // "born".
 //
-// "born" is when the key was made (µs, a string). Redis lost the state
+// "born" is when the key was made (µs). Redis lost the state
 // when the key is gone while the caller knows of turns still to come, or
 // when it is gone or made anew since the caller's last answer, which came
 // too recently for the key to have expired: a restart, a failover, a
@@ -76,7 +76,7 @@ local tat = tonumber(stored or 0)
 -- turns still to come, or not the one the caller last heard of, Redis lost
 -- it (a restart, a failover, a flush)
 local lost = 0
-if ((not stored) and tonumber(ARGV[7]) > now) or (ARGV[9] ~= '' and born ~= ARGV[9]) then
+if ((not stored) and tonumber(ARGV[7]) > now) or (ARGV[9] ~= '0' and born ~= ARGV[9]) then
   lost = 1
 end
 local new = not born
@@ -124,7 +124,7 @@ end
 if new or ARGV[4] ~= '' or tat - now > memory / 2 then
   redis.call('PEXPIRE', key, math.floor(math.max(tat - now, memory) / 1000) + 1000)
 end
-return {got, fleet, tat, now, ats, lost, born}
+return {got, fleet, tat, now, ats, lost, tonumber(born)}
 `
 
 // giveBackLua gives turns back to the quota when they are the last ones
