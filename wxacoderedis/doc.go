@@ -65,7 +65,11 @@
 //     top of Redis's turns, for a pause and a period: the other replicas
 //     may not know yet, and what they granted alone Redis never heard of.
 //     WithFallback sets another policy: a fixed limit, or waiting for
-//     Redis (fail closed);
+//     Redis (fail closed). A Redis that lost the quota's state (a restart
+//     without persistence, a failover, a flush) is noticed by every
+//     Limiter whose last answer is too recent for the key to have expired,
+//     also when another replica made the key anew first (the key records
+//     when it was made), and the same share and grace apply;
 //   - the Cache counts every Get as a miss and stores nothing: the Get
 //     that found Redis failing returns its error (which the wxacode.Client
 //     logs at Warn), the others a plain miss; every Put fails at once (the

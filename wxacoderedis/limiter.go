@@ -26,7 +26,8 @@ const fleetReport = time.Second
 type Limiter struct {
 	rdb      redis.UniversalClient
 	key      string
-	id       string // this Limiter in the fleet
+	keys     []string // key, as the scripts' KEYS (never changed)
+	id       string   // this Limiter in the fleet
 	n        int
 	period   time.Duration
 	interval int64 // µs a turn, rounded up
@@ -81,6 +82,7 @@ func NewLimiter(rdb redis.UniversalClient, name string, n int, period time.Durat
 		l.interval = max(1, (period.Nanoseconds()/int64(n)+999)/1000)
 		l.offset = int64(max(1, (n+59)/60)) * l.interval
 	}
+	l.keys = []string{l.key}
 	l.intervalArg, l.offsetArg, l.memoryArg = l.interval, l.offset, fleetMemory.Microseconds()
 	return l
 }
@@ -195,7 +197,7 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 	}
 	l.mu.Unlock()
 	args := append([]any{l.intervalArg, l.offsetArg, len(horizons), id, l.memoryArg, lead, floor, owed * l.interval, born}, horizons...)
-	v, tm, err := l.reserveS.runTimed(ctx, l.guard, l.rdb, []string{l.key}, args...)
+	v, tm, err := l.reserveS.runTimed(ctx, l.guard, l.rdb, l.keys, args...)
 	var r reservation
 	if err == nil {
 		r, err = parseReservation(v)
@@ -501,28 +503,26 @@ type reservation struct {
 // script under its digest?).
 var errBadAnswer = errors.New("wxacoderedis: unexpected answer of the quota script")
 
-// parseReservation reads reserveLua's answer.
+// parseReservation reads reserveLua's answer: the turns taken, the
+// fleet, tat, Redis's clock, lost, born, then each caller's turn.
 func parseReservation(v any) (reservation, error) {
-	bad := errBadAnswer
 	vals, _ := v.([]any)
-	if len(vals) != 7 {
-		return reservation{}, bad
+	if len(vals) < 6 {
+		return reservation{}, errBadAnswer
 	}
-	_, ok1 := vals[0].(int64) // the turns taken: ats says which
-	fleet, ok2 := vals[1].(int64)
-	tat, ok3 := vals[2].(int64)
-	now, ok4 := vals[3].(int64)
-	atsV, ok5 := vals[4].([]any)
-	lost, ok6 := vals[5].(int64)
-	born, ok7 := vals[6].(int64)
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 {
-		return reservation{}, bad
+	var head [6]int64
+	for i := range head {
+		n, ok := vals[i].(int64)
+		if !ok {
+			return reservation{}, errBadAnswer
+		}
+		head[i] = n
 	}
-	r := reservation{fleet: fleet, tat: tat, now: now, ats: make([]int64, len(atsV)), lost: lost == 1, born: born}
-	for i, a := range atsV {
+	r := reservation{fleet: head[1], tat: head[2], now: head[3], lost: head[4] == 1, born: head[5], ats: make([]int64, len(vals)-6)}
+	for i, a := range vals[6:] {
 		at, ok := a.(int64)
 		if !ok {
-			return reservation{}, bad
+			return reservation{}, errBadAnswer
 		}
 		r.ats[i] = at
 	}
@@ -602,7 +602,7 @@ func (l *Limiter) giveBack(ctx context.Context, turns []spareTurn) {
 	mine := l.lastTat == last
 	l.mu.Unlock()
 	if mine {
-		v, err := l.giveS.run(ctx, l.guard, l.rdb, []string{l.key}, formatTat(last), len(turns), l.interval)
+		v, err := l.giveS.run(ctx, l.guard, l.rdb, l.keys, formatTat(last), len(turns), l.interval)
 		if n, _ := v.(int64); err == nil && n == 1 {
 			l.mu.Lock()
 			if l.lastTat == last {

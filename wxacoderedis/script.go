@@ -40,14 +40,13 @@ import (
 // gets none and the turn goes to the next caller, so that no turn is spent
 // on a caller who could not use it.
 //
-// It returns the turns taken, the number of Limiters seen (-1 without an
-// ID), "tat" after
-// the turns (which identifies the last of them for giveBackLua), Redis's
-// clock (µs, by which each Limiter maps Redis's times to its own), for
-// each caller the time of its turn (µs) or 0 for none, 1 when Redis lost
-// the quota's state (then no turn is taken: the replicas may be pacing
-// themselves alone, and the caller must first keep to its share), and
-// "born".
+// It returns one flat array: the turns taken, the number of Limiters seen
+// (-1 without an ID), "tat" after the turns (which identifies the last of
+// them for giveBackLua), Redis's clock (µs, by which each Limiter maps
+// Redis's times to its own), 1 when Redis lost the quota's state (then no
+// turn is taken: the replicas may be pacing themselves alone, and the
+// caller must first keep to its share), "born", then for each caller the
+// time of its turn (µs) or 0 for none.
 //
 // "born" is when the key was made (µs). Redis lost the state
 // when the key is gone while the caller knows of turns still to come, or
@@ -88,16 +87,16 @@ if tat < now + lead then tat = now + lead end
 local floor = tonumber(ARGV[7])
 if tat < floor then tat = floor end
 tat = tat + tonumber(ARGV[8])
-local got, ats = 0, {}
+local got, out = 0, {0, 0, 0, 0, 0, 0} -- the answer: six values, then each caller's turn
 for i = 1, want do
   local h = tonumber(ARGV[9 + i])
   local at = tat + interval - offset
   if lost == 0 and (h < 0 or at <= now + h) then
     tat = tat + interval
     got = got + 1
-    ats[i] = at
+    out[6 + i] = at
   else
-    ats[i] = 0
+    out[6 + i] = 0
   end
 end
 local stamp = string.format('%.0f', tat)
@@ -124,7 +123,8 @@ end
 if new or ARGV[4] ~= '' or tat - now > memory / 2 then
   redis.call('PEXPIRE', key, math.floor(math.max(tat - now, memory) / 1000) + 1000)
 end
-return {got, fleet, tat, now, ats, lost, tonumber(born)}
+out[1], out[2], out[3], out[4], out[5], out[6] = got, fleet, tat, now, lost, tonumber(born)
+return out
 `
 
 // giveBackLua gives turns back to the quota when they are the last ones
