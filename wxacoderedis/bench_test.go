@@ -13,14 +13,7 @@ import (
 func BenchmarkLimiterWait(b *testing.B) {
 	srv := startRedisB(b)
 	rdb, _ := newRDB(b, srv.addr)
-	l := NewLimiter(rdb, "bench", 1<<30, time.Second)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := l.Wait(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchmarkWait(b, rdb)
 }
 
 // BenchmarkLimiterWaitParallel: the same from many goroutines.
@@ -44,8 +37,13 @@ func BenchmarkLimiterWaitParallel(b *testing.B) {
 // its commands in the caller's goroutine, with no goroutine to bound them.
 func BenchmarkLimiterWaitDeadlines(b *testing.B) {
 	srv := startRedisB(b)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.addr, ContextTimeoutEnabled: true})
-	b.Cleanup(func() { _ = rdb.Close() })
+	rdb, _ := newRDBWith(b, &redis.Options{Addr: srv.addr, ContextTimeoutEnabled: true})
+	benchmarkWait(b, rdb)
+}
+
+// benchmarkWait measures one goroutine's Waits on a Limiter of rdb whose
+// limit is far away.
+func benchmarkWait(b *testing.B, rdb *redis.Client) {
 	l := NewLimiter(rdb, "bench", 1<<30, time.Second)
 	ctx := context.Background()
 	b.ReportAllocs()
