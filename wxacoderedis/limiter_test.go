@@ -392,3 +392,29 @@ func (l *Limiter) fleetSize() int {
 	defer l.mu.Unlock()
 	return l.fleet
 }
+
+// TestLimiterTakesOverAnOlderKey: the previous release kept the quota
+// under the same key as a string (redis_rate's tat); a Limiter of this one
+// meeting it (a rolling upgrade) replaces it with its hash and goes on,
+// without taking Redis for a failing one.
+func TestLimiterTakesOverAnOlderKey(t *testing.T) {
+	srv := startRedis(t)
+	rdb, _ := newRDB(t, srv.addr)
+	ctx := context.Background()
+	if err := rdb.Set(ctx, "wxacode:wxapp:quota", "311235200.123456", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	logger, logs := jsonLogger()
+	l := NewLimiter(rdb, "wxapp", 1000, time.Second, WithLogger(logger))
+	for range 3 {
+		if d := timedWait(t, l); d > time.Second {
+			t.Errorf("Wait took %v", d)
+		}
+	}
+	if typ, err := rdb.Type(ctx, "wxacode:wxapp:quota").Result(); err != nil || typ != "hash" {
+		t.Errorf("the quota key is a %q (%v), want a hash", typ, err)
+	}
+	if l.epoch() != nil || logs.String() != "" {
+		t.Errorf("the older key was taken for a failing Redis:\n%s", logs)
+	}
+}
