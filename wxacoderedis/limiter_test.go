@@ -419,3 +419,22 @@ func TestLimiterTakesOverAnOlderKey(t *testing.T) {
 		t.Errorf("the older key was taken for a failing Redis:\n%s", logs)
 	}
 }
+
+// TestLimiterLearnsTheFleetFromEveryAnswer: a Limiter reports itself at
+// most once a second, but every answer tells it how many share the quota,
+// so that a process whose callers seldom ask (all of them waiting out
+// deadlines no turn fits) still knows its share when Redis goes out.
+func TestLimiterLearnsTheFleetFromEveryAnswer(t *testing.T) {
+	srv := startRedis(t)
+	rdb, _ := newRDB(t, srv.addr)
+	a, b := NewLimiter(rdb, "wxapp", 1000, time.Second), NewLimiter(rdb, "wxapp", 1000, time.Second)
+	timedWait(t, a)
+	if got := a.fleetSize(); got != 1 {
+		t.Fatalf("a's fleet after its first answer: %d, want 1", got)
+	}
+	timedWait(t, b)
+	timedWait(t, a) // within a second: a does not report itself again
+	if got := a.fleetSize(); got != 2 {
+		t.Errorf("a's fleet after b reported: %d, want 2", got)
+	}
+}

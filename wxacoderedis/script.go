@@ -41,7 +41,9 @@ import (
 // on a caller who could not use it.
 //
 // It returns one flat array: the turns taken, the number of Limiters seen
-// (-1 without an ID), "tat" after the turns (which identifies the last of
+// (without an ID, those heard of within memory and maybe a few more:
+// HLEN, so that every answer keeps a Limiter's count fresh), "tat" after
+// the turns (which identifies the last of
 // them for giveBackLua), Redis's clock (µs, by which each Limiter maps
 // Redis's times to its own), 1 when Redis lost the quota's state (then no
 // turn is taken: the replicas may be pacing themselves alone, and the
@@ -101,7 +103,7 @@ for i = 1, want do
 end
 local stamp = string.format('%.0f', tat)
 redis.call('HSET', key, 'tat', stamp)
-local fleet = -1
+local fleet = 0
 if ARGV[4] ~= '' then
   redis.call('HSET', key, 'r:' .. ARGV[4], string.format('%.0f', now))
   fleet = 0
@@ -115,6 +117,12 @@ if ARGV[4] ~= '' then
       end
     end
   end
+end
+if ARGV[4] == '' then
+  -- the Limiters heard of within memory, or a few more: those unseen for
+  -- longer go when a call that reports finds them (tat and born are the
+  -- other two fields)
+  fleet = redis.call('HLEN', key) - 2
 end
 -- The key outlives the last turn. A call with an ID sets its life (a
 -- Limiter that asks sends one at least once a second); one without
