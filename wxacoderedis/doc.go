@@ -59,7 +59,8 @@
 // the background). Meanwhile:
 //   - the Limiter paces this process to its share of n: n divided by the
 //     number of Limiters Redis last said share the quota (each reports
-//     itself at most once a second; one unseen for 10 s drops out), after
+//     itself at most once a second, and every answer carries the count;
+//     one unseen for 10 s drops out), after
 //     the last turn of the fleet's it heard of, since those turns are
 //     still taken. When Redis answers again the share still applies, on
 //     top of Redis's turns, for a pause and a period: the other replicas
