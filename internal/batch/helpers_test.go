@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-wxacode/wxacode"
 	"github.com/go-wxacode/wxacode/wxacodetest"
@@ -41,6 +42,24 @@ func fake(t *testing.T, opts ...wxacodetest.ServerOption) (*wxacodetest.Server, 
 	t.Cleanup(srv.Close)
 	ts := wxacode.NewStableTokenSource(srv.AppID(), srv.AppSecret(), wxacode.WithBaseURL(srv.URL))
 	return srv, wxacode.NewClient(ts, wxacode.WithBaseURL(srv.URL))
+}
+
+// settledRequests returns how many requests srv received, once no more
+// arrive for 100 ms (at most 10 s): a request whose caller was cancelled
+// may reach the fake after the caller gave up.
+func settledRequests(t *testing.T, srv *wxacodetest.Server) int {
+	t.Helper()
+	n := len(srv.Requests())
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		m := len(srv.Requests())
+		if m == n {
+			return n
+		}
+		n = m
+	}
+	t.Fatal("the fake kept receiving requests for 10 s")
+	return n
 }
 
 // config is a Config for input into a new directory, minting with client.
