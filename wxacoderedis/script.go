@@ -43,9 +43,8 @@ import (
 // It returns one flat array: the turns taken, the number of Limiters seen
 // (without an ID, those heard of within memory and maybe a few more:
 // HLEN, so that every answer keeps a Limiter's count fresh), "tat" after
-// the turns (which identifies the last of
-// them for giveBackLua), Redis's clock (µs, by which each Limiter maps
-// Redis's times to its own), 1 when Redis lost the quota's state (then no
+// the turns (which identifies the last of them for giveBackLua), Redis's
+// clock (µs, by which each Limiter maps Redis's times to its own), 1 when Redis lost the quota's state (then no
 // turn is taken: the replicas may be pacing themselves alone, and the
 // caller must first keep to its share), "born", then for each caller the
 // time of its turn (µs) or 0 for none.
@@ -73,11 +72,12 @@ if st.err then -- another type: an older version's key
 end
 local stored, born = st[1], st[2]
 local tat = tonumber(stored or 0)
+local floor = tonumber(ARGV[7])
 -- the quota's key outlives its last turn: missing while a caller knows of
 -- turns still to come, or not the one the caller last heard of, Redis lost
 -- it (a restart, a failover, a flush)
 local lost = 0
-if ((not stored) and tonumber(ARGV[7]) > now) or (ARGV[9] ~= '0' and born ~= ARGV[9]) then
+if ((not stored) and floor > now) or (ARGV[9] ~= '0' and born ~= ARGV[9]) then
   lost = 1
 end
 local new = not born
@@ -86,7 +86,6 @@ if new then
   redis.call('HSET', key, 'born', born)
 end
 if tat < now + lead then tat = now + lead end
-local floor = tonumber(ARGV[7])
 if tat < floor then tat = floor end
 tat = tat + tonumber(ARGV[8])
 local got, out = 0, {0, 0, 0, 0, 0, 0} -- the answer: six values, then each caller's turn
@@ -106,7 +105,6 @@ redis.call('HSET', key, 'tat', stamp)
 local fleet = 0
 if ARGV[4] ~= '' then
   redis.call('HSET', key, 'r:' .. ARGV[4], string.format('%.0f', now))
-  fleet = 0
   local all = redis.call('HGETALL', key)
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 2) == 'r:' then
@@ -117,8 +115,7 @@ if ARGV[4] ~= '' then
       end
     end
   end
-end
-if ARGV[4] == '' then
+else
   -- the Limiters heard of within memory, or a few more: those unseen for
   -- longer go when a call that reports finds them (tat and born are the
   -- other two fields)
