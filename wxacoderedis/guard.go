@@ -27,6 +27,7 @@ type guard struct {
 	// direct: the client bounds its commands by their context's deadline
 	// (see honoursDeadlines), so a command needs no goroutine of its own
 	direct bool
+	runner *runner // runs the commands that need a goroutine
 
 	mu        sync.Mutex
 	down      bool      // failed, and not yet answered again
@@ -45,7 +46,7 @@ func setupBound(timeout time.Duration) time.Duration { return max(500*time.Milli
 
 func newGuard(what string, rdb redis.UniversalClient, o options) *guard {
 	return &guard{what: what, timeout: o.timeout, setup: setupBound(o.timeout), pause: o.pause, logger: o.logger,
-		now: time.Now, changed: make(chan struct{}), direct: honoursDeadlines(rdb)}
+		now: time.Now, changed: make(chan struct{}), direct: honoursDeadlines(rdb), runner: newRunner(workerIdle)}
 }
 
 // honoursDeadlines reports whether rdb ends a command (its dial, its wait
@@ -243,18 +244,19 @@ func isNoScript(err error) bool { return kindOf(err) == "NOSCRIPT" }
 
 // bounded runs fn with a context bounded by d and returns when fn does or
 // the time is up, whichever is first: fn keeps running in its goroutine
-// until go-redis gives up on it, but nobody waits for it (go-redis ignores
-// context deadlines on reads unless ContextTimeoutEnabled is set). With
-// direct, the client ends fn at the deadline itself, and fn runs in the
-// caller's goroutine. ctx's own error is returned as it is.
-func bounded[T any](ctx context.Context, d time.Duration, direct bool, fn func(ctx context.Context) (T, error)) (T, error) {
+// (one of g's runner) until go-redis gives up on it, but nobody waits for
+// it (go-redis ignores context deadlines on reads unless
+// ContextTimeoutEnabled is set). With g.direct, the client ends fn at the
+// deadline itself, and fn runs in the caller's goroutine. ctx's own error
+// is returned as it is.
+func bounded[T any](ctx context.Context, d time.Duration, g *guard, fn func(ctx context.Context) (T, error)) (T, error) {
 	type result struct {
 		v   T
 		err error
 	}
 	cctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	if direct {
+	if g.direct {
 		v, err := fn(cctx)
 		if err := ctx.Err(); err != nil {
 			var zero T
@@ -266,10 +268,10 @@ func bounded[T any](ctx context.Context, d time.Duration, direct bool, fn func(c
 		return v, err
 	}
 	done := make(chan result, 1)
-	go func() {
+	g.runner.run(func() {
 		v, err := fn(cctx)
 		done <- result{v, err}
-	}()
+	})
 	var r result
 	select {
 	case r = <-done:
@@ -289,10 +291,10 @@ func bounded[T any](ctx context.Context, d time.Duration, direct bool, fn func(c
 // that a command's budget must not pay for.
 func command[T any](ctx context.Context, g *guard, rdb redis.UniversalClient, fn func(ctx context.Context) (T, error)) (T, error) {
 	if rdb.PoolStats().IdleConns == 0 {
-		if _, err := bounded(ctx, g.setup, g.direct, func(ctx context.Context) (string, error) { return rdb.Ping(ctx).Result() }); err != nil {
+		if _, err := bounded(ctx, g.setup, g, func(ctx context.Context) (string, error) { return rdb.Ping(ctx).Result() }); err != nil {
 			var zero T
 			return zero, err
 		}
 	}
-	return bounded(ctx, g.timeout, g.direct, fn)
+	return bounded(ctx, g.timeout, g, fn)
 }
