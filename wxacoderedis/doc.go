@@ -92,8 +92,9 @@
 //
 // Everything lives under keys that start with wxacode:NAME: (use the
 // AppID: a code's key does not include it):
-//   - wxacode:NAME:quota, a hash: the quota's state ("tat") and the
-//     Limiters sharing it ("r:ID"); it expires on its own once idle. One
+//   - wxacode:NAME:quota, a hash: the quota's state ("tat", "born") and
+//     the Limiters sharing it ("r:ID", counted in "fleet"); it expires on
+//     its own once idle. One
 //     key, so the script stays in one slot of a Redis Cluster;
 //   - wxacode:NAME:code:KEY, one string per code (KEY is
 //     wxacode.Request.Key()), without expiry unless WithTTL says

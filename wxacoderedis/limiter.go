@@ -215,10 +215,10 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 	if err == nil {
 		l.mu.Lock()
 		// A call that reported this Limiter is told the fleet exactly; one
-		// that did not, a count that may hold a few Limiters gone for
-		// less than fleetMemory, which only raises the count. A key made
-		// anew counts only the Limiters that asked since: the share keeps
-		// to the fleet heard of before.
+		// that did not, the count of the last call that reported one (at
+		// most a second or so old), which only raises the count. A key
+		// made anew counts only the Limiters that asked since: the share
+		// keeps to the fleet heard of before.
 		if r.fleet > 0 && !r.lost && (id != "" || int(r.fleet) > l.fleet) {
 			l.fleet = int(r.fleet)
 		}

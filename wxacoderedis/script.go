@@ -18,10 +18,12 @@ import (
 // matter.
 //
 // KEYS[1], the quota, is one hash: "tat" is the theoretical arrival time
-// (when the bucket would be full again), and "r:ID" when the Limiter ID
-// was last seen, so that the same call tells each Limiter how many share
-// the quota (what it falls back to when Redis is out is its share). One
-// key keeps the script within one slot of a Redis Cluster.
+// (when the bucket would be full again), "born" when the key was made,
+// "r:ID" when the Limiter ID was last seen, and "fleet" how many Limiters
+// the last call that reported one counted, so that every call tells each
+// Limiter how many share the quota (what it falls back to when Redis is
+// out is its share). One key keeps the script within one slot of a Redis
+// Cluster.
 //
 // ARGV: interval (µs a turn), burst offset (burst × interval), turns
 // wanted (k), ID (empty: this call does not report; a Limiter reports at
@@ -41,13 +43,14 @@ import (
 // on a caller who could not use it.
 //
 // It returns one flat array: the turns taken, the number of Limiters seen
-// (without an ID, those heard of within memory and maybe a few more:
-// HLEN, so that every answer keeps a Limiter's count fresh), "tat" after
-// the turns (which identifies the last of them for giveBackLua), Redis's
-// clock (µs, by which each Limiter maps Redis's times to its own), 1 when Redis lost the quota's state (then no
-// turn is taken: the replicas may be pacing themselves alone, and the
-// caller must first keep to its share), "born", then for each caller the
-// time of its turn (µs) or 0 for none.
+// (counted now by a call that reports; else as the last call that
+// reported counted them, at most a second or so before, or 0 for a key
+// made since), "tat" after the turns (which identifies the last of them
+// for giveBackLua), Redis's clock (µs, by which each Limiter maps Redis's
+// times to its own), 1 when Redis lost the quota's state (then no turn is
+// taken: the replicas may be pacing themselves alone, and the caller must
+// first keep to its share), "born", then for each caller the time of its
+// turn (µs) or 0 for none.
 //
 // "born" is when the key was made (µs). Redis lost the state
 // when the key is gone while the caller knows of turns still to come, or
@@ -56,19 +59,22 @@ import (
 // flush. The second finds it also when the turns the caller knew of are
 // over, or when another replica reached the new Redis first.
 //
+// A call that does not report costs Redis three commands (TIME, HMGET,
+// HSET), as redis_rate's does (TIME, GET, SET), and one write.
+//
 // allow-oom: the quota must be written even when codes fill Redis under
 // noeviction; a plain script's write would be refused (Redis 7.0 or
 // later reads the flags).
 const reserveLua = `#!lua flags=allow-oom
-local key = KEYS[1]
+local key, id = KEYS[1], ARGV[4]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval, offset = tonumber(ARGV[1]), tonumber(ARGV[2])
 local want, memory, lead = tonumber(ARGV[3]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local st = redis.pcall('HMGET', key, 'tat', 'born')
+local st = redis.pcall('HMGET', key, 'tat', 'born', 'fleet')
 if st.err then -- another type: an older version's key
   redis.call('DEL', key)
-  st = {false, false}
+  st = {false, false, false}
 end
 local stored, born = st[1], st[2]
 local tat = tonumber(stored or 0)
@@ -81,10 +87,7 @@ if ((not stored) and floor > now) or (ARGV[9] ~= '0' and born ~= ARGV[9]) then
   lost = 1
 end
 local new = not born
-if new then
-  born = string.format('%.0f', now)
-  redis.call('HSET', key, 'born', born)
-end
+if new then born = string.format('%.0f', now) end
 if tat < now + lead then tat = now + lead end
 if tat < floor then tat = floor end
 tat = tat + tonumber(ARGV[8])
@@ -101,31 +104,33 @@ for i = 1, want do
   end
 end
 local stamp = string.format('%.0f', tat)
-redis.call('HSET', key, 'tat', stamp)
-local fleet = 0
-if ARGV[4] ~= '' then
-  redis.call('HSET', key, 'r:' .. ARGV[4], string.format('%.0f', now))
+local fleet = tonumber(st[3] or 0)
+if id ~= '' then
+  -- this Limiter, and those seen within memory; the others drop out
+  local me = 'r:' .. id
   local all = redis.call('HGETALL', key)
+  fleet = 1
   for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'r:' then
+    local f = all[i]
+    if f ~= me and string.sub(f, 1, 2) == 'r:' then
       if tonumber(all[i + 1]) < now - memory then
-        redis.call('HDEL', key, all[i])
+        redis.call('HDEL', key, f)
       else
         fleet = fleet + 1
       end
     end
   end
+  redis.call('HSET', key, 'tat', stamp, 'born', born, 'fleet', fleet, me, string.format('%.0f', now))
+elseif new then
+  redis.call('HSET', key, 'tat', stamp, 'born', born)
 else
-  -- the Limiters heard of within memory, or a few more: those unseen for
-  -- longer go when a call that reports finds them (tat and born are the
-  -- other two fields)
-  fleet = redis.call('HLEN', key) - 2
+  redis.call('HSET', key, 'tat', stamp)
 end
 -- The key outlives the last turn. A call with an ID sets its life (a
 -- Limiter that asks sends one at least once a second); one without
 -- needs to only for a new key or when turns reach further than half of
 -- memory.
-if new or ARGV[4] ~= '' or tat - now > memory / 2 then
+if new or id ~= '' or tat - now > memory / 2 then
   redis.call('PEXPIRE', key, math.floor(math.max(tat - now, memory) / 1000) + 1000)
 end
 out[1], out[2], out[3], out[4], out[5], out[6] = got, fleet, tat, now, lost, tonumber(born)
