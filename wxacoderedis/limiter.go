@@ -36,9 +36,9 @@ type Limiter struct {
 	guard    *guard
 	reserveS *script
 	giveS    *script
-	// interval, offset and fleetMemory (µs) as script arguments, boxed
-	// once (boxing an int64 allocates)
-	intervalArg, offsetArg, memoryArg any
+	// interval and offset (µs) as script arguments, boxed once (boxing
+	// an int64 allocates)
+	intervalArg, offsetArg any
 
 	mu        sync.Mutex
 	queue     []*turn  // callers waiting for a reservation
@@ -83,7 +83,7 @@ func NewLimiter(rdb redis.UniversalClient, name string, n int, period time.Durat
 		l.offset = int64(max(1, (n+59)/60)) * l.interval
 	}
 	l.keys = []string{l.key}
-	l.intervalArg, l.offsetArg, l.memoryArg = l.interval, l.offset, fleetMemory.Microseconds()
+	l.intervalArg, l.offsetArg = l.interval, l.offset
 	return l
 }
 
@@ -196,7 +196,7 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 		born = l.bornArg
 	}
 	l.mu.Unlock()
-	args := append([]any{l.intervalArg, l.offsetArg, len(horizons), id, l.memoryArg, lead, floor, owed * l.interval, born}, horizons...)
+	args := append([]any{l.intervalArg, l.offsetArg, id, lead, floor, owed * l.interval, born}, horizons...)
 	v, tm, err := l.reserveS.runTimed(ctx, l.guard, l.rdb, l.keys, args...)
 	var r reservation
 	if err == nil {

@@ -25,9 +25,8 @@ import (
 // out is its share). One key keeps the script within one slot of a Redis
 // Cluster.
 //
-// ARGV: interval (µs a turn), burst offset (burst × interval), turns
-// wanted (k), ID (empty: this call does not report; a Limiter reports at
-// most once a second), memory (µs after which an unseen Limiter drops out),
+// ARGV: interval (µs a turn), burst offset (burst × interval), ID (empty:
+// this call does not report; a Limiter reports at most once a second),
 // lead (µs: no turn sooner than now + lead; the caller's last round trip,
 // since a turn due before the answer arrives would go late, bunched with
 // the next), floor (µs: tat is at least this: the end of the fleet's turns
@@ -36,11 +35,12 @@ import (
 // hold), debt (µs: turns this Limiter granted alone while Redis was out,
 // which the quota must count, sent by the call that finds Redis back),
 // born (the quota's "born" as this Limiter last heard it, while the key
-// cannot have expired since; else 0), then
-// k horizons (µs; negative: none), earliest first: the
-// i-th caller takes the next turn if it comes within its horizon, else it
-// gets none and the turn goes to the next caller, so that no turn is spent
-// on a caller who could not use it.
+// cannot have expired since; else 0), then one horizon (µs; negative:
+// none) for each caller that wants a turn, earliest first: the i-th caller
+// takes the next turn if it comes within its horizon, else it gets none
+// and the turn goes to the next caller, so that no turn is spent on a
+// caller who could not use it. A Limiter unseen for memory (fleetMemory,
+// written in the script: see TestReserveLuaMemory) drops out of the fleet.
 //
 // It returns one flat array: the turns taken, the number of Limiters seen
 // (counted now by a call that reports; else as the last call that
@@ -60,71 +60,84 @@ import (
 // over, or when another replica reached the new Redis first.
 //
 // A call that does not report costs Redis three commands (TIME, HMGET,
-// HSET), as redis_rate's does (TIME, GET, SET), and one write.
+// HSET), as redis_rate's does (TIME, GET, SET), and one write. The script
+// is kept lean, since Redis runs it alone, and at 2 callers its time is
+// on every caller's path (BenchmarkLimiterWaitParallel): strings become
+// numbers by arithmetic (x + 0), not tonumber; numbers go to Redis as Lua
+// numbers, which Redis writes itself (string.format costs a few hundred
+// ns more). Redis 7.0 writes them with %.17g, exact for microseconds
+// since 1970 (16 digits, below 2^53); later versions may write a round
+// number in exponent form (1.8e+15), which reads back exact too: so tat is
+// compared as a number (giveBackLua), never as a string. born alone is
+// formatted here, once a key, since callers send it back to be compared.
 //
 // allow-oom: the quota must be written even when codes fill Redis under
 // noeviction; a plain script's write would be refused (Redis 7.0 or
 // later reads the flags).
 const reserveLua = `#!lua flags=allow-oom
-local key, id = KEYS[1], ARGV[4]
+local key, id, memory = KEYS[1], ARGV[3], 10000000
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval, offset = tonumber(ARGV[1]), tonumber(ARGV[2])
-local want, memory, lead = tonumber(ARGV[3]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local now = t[1] * 1000000 + t[2]
 local st = redis.pcall('HMGET', key, 'tat', 'born', 'fleet')
 if st.err then -- another type: an older version's key
   redis.call('DEL', key)
-  st = {false, false, false}
+  st = {}
 end
 local stored, born = st[1], st[2]
-local tat = tonumber(stored or 0)
-local floor = tonumber(ARGV[7])
+local floor = ARGV[5] + 0
 -- the quota's key outlives its last turn: missing while a caller knows of
 -- turns still to come, or not the one the caller last heard of, Redis lost
 -- it (a restart, a failover, a flush)
 local lost = 0
-if ((not stored) and floor > now) or (ARGV[9] ~= '0' and born ~= ARGV[9]) then
+if ((not stored) and floor > now) or (ARGV[7] ~= '0' and born ~= ARGV[7]) then
   lost = 1
 end
 local new = not born
 if new then born = string.format('%.0f', now) end
-if tat < now + lead then tat = now + lead end
-if tat < floor then tat = floor end
-tat = tat + tonumber(ARGV[8])
-local got, out = 0, {0, 0, 0, 0, 0, 0} -- the answer: six values, then each caller's turn
-for i = 1, want do
-  local h = tonumber(ARGV[9 + i])
-  local at = tat + interval - offset
-  if lost == 0 and (h < 0 or at <= now + h) then
-    tat = tat + interval
+local tat = now + ARGV[4]
+if stored then
+  stored = stored + 0
+  if stored > tat then tat = stored end
+end
+if floor > tat then tat = floor end
+tat = tat + ARGV[6]
+-- the answer: six values, then each caller's turn; at is the time of the
+-- last turn taken (tat is the time of the next turn plus the burst offset)
+local interval, at = ARGV[1] + 0, tat - ARGV[2]
+local got, out = 0, {0, 0, 0, now, lost, 0}
+for i = 8, #ARGV do
+  local h = ARGV[i] + 0
+  if lost == 0 and (h < 0 or at + interval <= now + h) then
+    at = at + interval
     got = got + 1
-    out[6 + i] = at
+    out[i - 1] = at
   else
-    out[6 + i] = 0
+    out[i - 1] = 0
   end
 end
-local stamp = string.format('%.0f', tat)
-local fleet = tonumber(st[3] or 0)
+tat = at + ARGV[2]
 if id ~= '' then
   -- this Limiter, and those seen within memory; the others drop out
   local me = 'r:' .. id
   local all = redis.call('HGETALL', key)
-  fleet = 1
+  local fleet = 1
   for i = 1, #all, 2 do
     local f = all[i]
     if f ~= me and string.sub(f, 1, 2) == 'r:' then
-      if tonumber(all[i + 1]) < now - memory then
+      if all[i + 1] + 0 < now - memory then
         redis.call('HDEL', key, f)
       else
         fleet = fleet + 1
       end
     end
   end
-  redis.call('HSET', key, 'tat', stamp, 'born', born, 'fleet', fleet, me, string.format('%.0f', now))
+  out[2] = fleet
+  redis.call('HSET', key, 'tat', tat, 'born', born, 'fleet', fleet, me, now)
 elseif new then
-  redis.call('HSET', key, 'tat', stamp, 'born', born)
+  redis.call('HSET', key, 'tat', tat, 'born', born)
 else
-  redis.call('HSET', key, 'tat', stamp)
+  out[2] = (st[3] or 0) + 0
+  redis.call('HSET', key, 'tat', tat)
 end
 -- The key outlives the last turn. A call with an ID sets its life (a
 -- Limiter that asks sends one at least once a second); one without
@@ -133,7 +146,7 @@ end
 if new or id ~= '' or tat - now > memory / 2 then
   redis.call('PEXPIRE', key, math.floor(math.max(tat - now, memory) / 1000) + 1000)
 end
-out[1], out[2], out[3], out[4], out[5], out[6] = got, fleet, tat, now, lost, tonumber(born)
+out[1], out[3], out[6] = got, tat, born + 0
 return out
 `
 
@@ -143,10 +156,11 @@ return out
 // the fleet under the quota, never over it.
 //
 // KEYS[1], the quota; ARGV: tat after the turns, turns, interval (µs).
+// tat is compared as a number (see reserveLua).
 const giveBackLua = `#!lua flags=allow-oom
 local tat = redis.call('HGET', KEYS[1], 'tat')
-if tat ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tonumber(tat) - tonumber(ARGV[2]) * tonumber(ARGV[3])))
+if (not tat) or tat + 0 ~= ARGV[1] + 0 then return 0 end
+redis.call('HSET', KEYS[1], 'tat', tat - ARGV[2] * ARGV[3])
 return 1
 `
 
