@@ -48,11 +48,14 @@
 // a command of its own: a slow Redis is not taken for a dead one. The
 // Cache keeps at most 8 commands in flight, so that a thousand callers
 // missing at once do not queue for connections inside their bound.
-// Without ContextTimeoutEnabled each command runs in a goroutine of its
-// own, which the caller stops waiting for at the bound; with it (on a
+// Without ContextTimeoutEnabled each command runs in another goroutine,
+// which the caller stops waiting for at the bound: one the Limiter or
+// Cache keeps for its next commands (its stack already grown to hold
+// go-redis's calls) and lets end after 5 s without one; a command that
+// hangs holds its goroutine alone. With ContextTimeoutEnabled (on a
 // *redis.Client, *redis.ClusterClient or *redis.Ring), go-redis ends the
 // command at the bound itself and it runs in the caller's goroutine, which
-// saves a goroutine a command (BenchmarkLimiterWaitDeadlines).
+// saves the hand-over (BenchmarkLimiterWaitDeadlines).
 //
 // A command that fails or runs out of time leaves Redis alone for a second
 // (WithPause); then one caller at a time tries it again (the limiter in
