@@ -196,7 +196,9 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 		born = l.bornArg
 	}
 	l.mu.Unlock()
-	args := append([]any{l.intervalArg, l.offsetArg, id, lead, floor, owed * l.interval, born}, horizons...)
+	args := make([]any, 0, 7+len(horizons)) // sized: appending to a literal would copy it to twice its size
+	args = append(args, l.intervalArg, l.offsetArg, id, lead, floor, owed*l.interval, born)
+	args = append(args, horizons...)
 	v, tm, err := l.reserveS.runTimed(ctx, l.guard, l.rdb, l.keys, args...)
 	var r reservation
 	if err == nil {
