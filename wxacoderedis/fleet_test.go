@@ -56,6 +56,7 @@ func runReplicas(t *testing.T, rs ...replica) {
 		spec, _ := json.Marshal(r)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestReplica$", "-test.count=1")
 		cmd.Env = append(os.Environ(), "WXACODEREDIS_REPLICA="+string(spec))
+		cmd.SysProcAttr = childAttr()
 		wg.Go(func() {
 			out, err := cmd.CombinedOutput()
 			if err != nil {

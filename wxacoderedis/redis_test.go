@@ -32,15 +32,10 @@ func startRedis(t *testing.T, args ...string) *redisServer { return startRedisB(
 // redis-server's command line.
 func startRedisB(t testing.TB, args ...string) *redisServer {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server is not installed; CI must install it (apt-get install -y redis-server)")
-		}
-		t.Skip("redis-server not found: install it (apt-get install -y redis-server) to run this test")
-	}
+	bin := redisServerBin(t)
 	port := freePort(t)
 	cmd := exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, args...)...)
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +59,21 @@ func startRedisB(t testing.TB, args ...string) *redisServer {
 	return s
 }
 
+// redisServerBin returns the path of redis-server. Without it on the PATH
+// the test is skipped, or fails when CI is set, so that CI always runs
+// against a real server.
+func redisServerBin(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server is not installed; CI must install it (apt-get install -y redis-server)")
+		}
+		t.Skip("redis-server not found: install it (apt-get install -y redis-server) to run this test")
+	}
+	return bin
+}
+
 // restart kills the server and starts another on the same port after
 // down: everything it held is lost, as when Redis restarts without
 // persistence. It reports what went wrong rather than failing t, so that
@@ -75,6 +85,7 @@ func (s *redisServer) restart(down time.Duration) error {
 	_ = s.cmd.Wait()
 	time.Sleep(down)
 	cmd := exec.Command(s.argv[0], s.argv[1:]...)
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
