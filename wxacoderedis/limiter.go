@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -165,10 +164,11 @@ func (l *Limiter) probe(ctx context.Context) {
 	}()
 }
 
-// ask runs reserveLua for want turns within horizon (µs; negative: none)
-// and reports the outcome to the guard; on an answer, it learns the
-// fleet's size and Redis's clock.
-func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, error) {
+// ask runs reserveLua for a turn for each caller of batch, within its
+// deadline (batch is sorted first, see appendHorizons; nil: no turn), and
+// reports the outcome to the guard; on an answer, it learns the fleet's
+// size and Redis's clock.
+func (l *Limiter) ask(ctx context.Context, u use, batch []*turn) (reservation, error) {
 	l.mu.Lock()
 	lead := l.lastRTT.Microseconds() / 2
 	id, reported := "", l.reported
@@ -196,9 +196,9 @@ func (l *Limiter) ask(ctx context.Context, u use, horizons []any) (reservation, 
 		born = l.bornArg
 	}
 	l.mu.Unlock()
-	args := make([]any, 0, 7+len(horizons)) // sized: appending to a literal would copy it to twice its size
+	args := make([]any, 0, 7+len(batch)) // one allocation for the arguments and the horizons
 	args = append(args, l.intervalArg, l.offsetArg, id, lead, floor, owed*l.interval, born)
-	args = append(args, horizons...)
+	args = appendHorizons(args, batch, time.Now())
 	v, tm, err := l.reserveS.runTimed(ctx, l.guard, l.rdb, l.keys, args...)
 	var r reservation
 	if err == nil {
@@ -404,10 +404,10 @@ func (l *Limiter) serve(ctx context.Context) {
 	}
 }
 
-// horizons sorts batch by deadline, earliest first (none last), and
-// returns how far ahead (µs) each caller's turn may be: up to its deadline,
-// or -1 for none.
-func horizons(batch []*turn, now time.Time) []any {
+// appendHorizons sorts batch by deadline, earliest first (none last), and
+// appends to args how far ahead (µs) each caller's turn may be: up to its
+// deadline, or -1 for none.
+func appendHorizons(args []any, batch []*turn, now time.Time) []any {
 	slices.SortStableFunc(batch, func(a, b *turn) int {
 		switch {
 		case a.deadline.IsZero() || b.deadline.IsZero():
@@ -416,14 +416,14 @@ func horizons(batch []*turn, now time.Time) []any {
 			return a.deadline.Compare(b.deadline)
 		}
 	})
-	hs := make([]any, len(batch))
-	for i, t := range batch {
-		hs[i] = int64(-1)
-		if !t.deadline.IsZero() {
-			hs[i] = max(0, t.deadline.Sub(now).Microseconds())
+	for _, t := range batch {
+		if t.deadline.IsZero() {
+			args = append(args, int64(-1)) // a constant: boxed without allocating
+			continue
 		}
+		args = append(args, max(0, t.deadline.Sub(now).Microseconds()))
 	}
-	return hs
+	return args
 }
 
 func boolInt(b bool) int {
@@ -451,7 +451,7 @@ func (l *Limiter) reserveFor(ctx context.Context, batch []*turn) {
 		r, err = l.ask(ctx, u, nil)
 	}
 	if err == nil && !r.lost {
-		r, err = l.ask(ctx, u, horizons(batch, time.Now()))
+		r, err = l.ask(ctx, u, batch)
 	}
 
 	l.mu.Lock()
@@ -607,7 +607,7 @@ func (l *Limiter) giveBack(ctx context.Context, turns []spareTurn) {
 	mine := l.lastTat == last
 	l.mu.Unlock()
 	if mine {
-		v, err := l.giveS.run(ctx, l.guard, l.rdb, l.keys, formatTat(last), len(turns), l.interval)
+		v, err := l.giveS.run(ctx, l.guard, l.rdb, l.keys, last, len(turns), l.interval)
 		if n, _ := v.(int64); err == nil && n == 1 {
 			l.mu.Lock()
 			if l.lastTat == last {
@@ -621,7 +621,3 @@ func (l *Limiter) giveBack(ctx context.Context, turns []spareTurn) {
 	defer l.mu.Unlock()
 	l.addSpareLocked(turns...)
 }
-
-// formatTat writes the quota's tat as the script does ('%.0f' of
-// microseconds), so that giveBackLua can compare strings.
-func formatTat(us int64) string { return strconv.FormatInt(us, 10) }
